@@ -1,0 +1,24 @@
+"""matwidgets: reactive Jupyter widgets for machine-learned materials science."""
+
+from matwidgets.engine.atoms import AtomsBatch, read_structure
+from matwidgets.engine.models import Potential, load_model
+from matwidgets.engine.models.pair import LennardJones, Morse
+from matwidgets.engine.models.schnet import SchNet
+from matwidgets.engine.predict import Prediction, predict
+from matwidgets.errors import InvalidChemsysError, InvalidStructureError
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AtomsBatch",
+    "InvalidChemsysError",
+    "InvalidStructureError",
+    "LennardJones",
+    "Morse",
+    "Potential",
+    "Prediction",
+    "SchNet",
+    "load_model",
+    "predict",
+    "read_structure",
+]

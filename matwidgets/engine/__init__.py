@@ -1,0 +1,1 @@
+"""Pure computation: torch, pymatgen, ASE. Never imports widget libraries."""

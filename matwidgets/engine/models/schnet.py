@@ -1,0 +1,121 @@
+"""A native, trainable SchNet-style potential (Schütt et al., J. Chem. Phys. 148, 241722).
+
+Energy is a sum of atom energies; forces and stress come from autograd through
+the Potential base class. Message passing uses plain ``index_add`` over the edge
+list rather than torch-geometric's MessagePassing: one scatter per layer is all
+SchNet needs, and it keeps the engine free of a compiled dependency.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+
+import torch
+from torch import nn
+
+from matwidgets.engine.atoms import AtomsBatch
+from matwidgets.engine.models.base import Potential
+from matwidgets.engine.neighbors import Edges
+
+FORMAT = "matwidgets-potential/1"
+
+
+def shifted_softplus(x: torch.Tensor) -> torch.Tensor:
+    return nn.functional.softplus(x) - math.log(2.0)
+
+
+class Interaction(nn.Module):
+    """Continuous-filter convolution: x_i += W2 ssp(W1 sum_j x_j * filter(r_ij))."""
+
+    def __init__(self, n_features: int, n_rbf: int):
+        super().__init__()
+        self.filter = nn.Sequential(nn.Linear(n_rbf, n_features), nn.SiLU(), nn.Linear(n_features, n_features))
+        self.into = nn.Linear(n_features, n_features, bias=False)
+        self.out1 = nn.Linear(n_features, n_features)
+        self.out2 = nn.Linear(n_features, n_features)
+
+    def forward(self, x: torch.Tensor, rbf: torch.Tensor, fcut: torch.Tensor, edges: Edges) -> torch.Tensor:
+        w = self.filter(rbf) * fcut[:, None]  # [n_edges, F]
+        msg = self.into(x)[edges.j] * w  # [n_edges, F]
+        agg = torch.zeros_like(x).index_add(0, edges.i, msg)  # [n_atoms, F]
+        return x + self.out2(shifted_softplus(self.out1(agg)))
+
+
+class SchNet(Potential):
+    """SchNet-style potential.
+
+    Args:
+        cutoff: neighbour cutoff in Å.
+        n_features: width of atom features.
+        n_interactions: number of message-passing layers.
+        n_rbf: number of Gaussian radial basis functions on [0, cutoff].
+        max_z: highest atomic number with an embedding.
+    """
+
+    name = "schnet"
+
+    def __init__(self, cutoff: float = 5.0, n_features: int = 64, n_interactions: int = 3, n_rbf: int = 32, max_z: int = 100):
+        super().__init__()
+        self.config = dict(cutoff=cutoff, n_features=n_features, n_interactions=n_interactions, n_rbf=n_rbf, max_z=max_z)
+        self.cutoff, self.max_z = float(cutoff), int(max_z)
+        self.embedding = nn.Embedding(max_z + 1, n_features)
+        self.register_buffer("centers", torch.linspace(0.0, cutoff, n_rbf))
+        self.gamma = 0.5 / (cutoff / (n_rbf - 1)) ** 2
+        self.interactions = nn.ModuleList(Interaction(n_features, n_rbf) for _ in range(n_interactions))
+        self.head = nn.Sequential(nn.Linear(n_features, n_features // 2), nn.SiLU(), nn.Linear(n_features // 2, 1))
+        # per-element reference energies (eV/atom), usually fitted by least squares first
+        self.atom_refs = nn.Parameter(torch.zeros(max_z + 1))
+        self.scale = nn.Parameter(torch.ones(()))
+        self.tag = "untrained"
+
+    @property
+    def model_id(self) -> str:
+        return f"schnet:{self.tag}"
+
+    def features(self, batch: AtomsBatch, vectors: torch.Tensor, edges: Edges, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """[n_atoms, F] atom features after message passing.
+
+        ``mask`` [n_atoms] (bool), where given, marks present atoms: absent atoms
+        start from a zero embedding and send no messages (used by SHAP's in-model masker).
+        """
+        r = torch.linalg.norm(vectors, dim=1)  # [n_edges]
+        rbf = torch.exp(-self.gamma * (r[:, None] - self.centers) ** 2)  # [n_edges, n_rbf]
+        fcut = 0.5 * (torch.cos(math.pi * r / self.cutoff) + 1.0) * (r < self.cutoff)
+        x = self.embedding(batch.numbers)  # [n_atoms, F]
+        if mask is not None:
+            x = x * mask[:, None]
+            fcut = fcut * mask[edges.j]
+        for layer in self.interactions:
+            x = layer(x, rbf, fcut, edges)
+        return x
+
+    def energies(self, batch: AtomsBatch, vectors: torch.Tensor, edges: Edges, mask: torch.Tensor | None = None) -> torch.Tensor:
+        x = self.features(batch, vectors, edges, mask)
+        e = self.scale * self.head(x).squeeze(-1) + self.atom_refs[batch.numbers]  # [n_atoms]
+        return e if mask is None else e * mask
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write a checkpoint that ``load_model(path)`` reads (written atomically)."""
+        path = os.fspath(path)
+        state = {"format": FORMAT, "class": type(self).__name__, "config": self.config, "tag": self.tag, "state_dict": self.state_dict()}
+        directory = os.path.dirname(os.path.abspath(path))
+        fd, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp")
+        os.close(fd)
+        try:
+            torch.save(state, tmp)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, device: str | None = None) -> SchNet:
+        state = torch.load(os.fspath(path), map_location="cpu", weights_only=True)
+        if not isinstance(state, dict) or state.get("format") != FORMAT:
+            raise ValueError(f"{path} is not a matwidgets checkpoint (saved by Potential.save)")
+        model = cls(**state["config"]).to(state["state_dict"]["atom_refs"].dtype)  # keep saved precision
+        model.load_state_dict(state["state_dict"])
+        model.tag = state.get("tag", os.path.basename(os.fspath(path)))
+        return model.to(device or "cpu")

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Set up a fresh machine: a virtual environment with everything matwidgets and its
+# tests need. Idempotent; safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+. .venv/bin/activate
+python -m pip install -q --upgrade pip
+# the CPU build of torch from local disk; a plain "torch" would pull a multi-GB CUDA build
+python -m pip install -q torch==2.13.0
+python -m pip install -q -e ".[test]"
+# Debian's chromium for the browser tests (never a browser downloaded by a tool)
+if [ "${MATWIDGETS_SKIP_BROWSER:-0}" != "1" ] && [ ! -x /usr/bin/chromium ]; then
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -q && $SUDO apt-get install -y -q chromium
+fi
+echo "setup done: . .venv/bin/activate"
