@@ -6,6 +6,7 @@ from matwidgets.engine.models.pair import LennardJones, Morse
 from matwidgets.engine.models.schnet import SchNet
 from matwidgets.engine.predict import Prediction, predict
 from matwidgets.errors import InvalidChemsysError, InvalidStructureError
+from matwidgets.widgets.structure_view import StructureView
 
 __version__ = "0.1.0"
 
@@ -18,6 +19,7 @@ __all__ = [
     "Potential",
     "Prediction",
     "SchNet",
+    "StructureView",
     "load_model",
     "predict",
     "read_structure",

@@ -27,6 +27,11 @@ NOTEBOOKS: dict[str, list[tuple[str, str]]] = {
                  "pd.DataFrame([{\"formula\": s.composition.reduced_formula, \"E/atom (eV)\": q.energy_per_atom,\n"
                  "               \"P (GPa)\": q.pressure, \"max |F| (eV/Å)\": q.max_force}\n"
                  "              for s, q in zip([si, nacl], preds)])"),
+        ("md", "See it: drag to rotate, scroll to zoom, click an atom to select it (shift-click adds). "
+               "The selection is synced to Python as `view.selected`."),
+        ("code", "view = mw.StructureView(nacl)\nview"),
+        ("code", "view.repeat = [2, 2, 2]  # display only; the structure is unchanged\n"
+                 "view.color_by(preds[1].atom_energies, label=\"atom energy (eV)\")"),
         ("md", "Forces are exact derivatives of the energy. Rattle the atoms and the forces point back to the ideal sites:"),
         ("code", "rattled = si.copy()\nrattled.perturb(0.1)\nq = mw.predict(rattled, model)[0]\n"
                  "print(\"max |F| =\", round(q.max_force, 3), \"eV/Å; magnetic moments (mu_B):\", q.magmoms.round(3))"),

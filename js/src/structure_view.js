@@ -1,0 +1,454 @@
+// StructureView: atoms, periodic bonds, unit cell, picking, colour bar, trajectories.
+//
+// Three.js with InstancedMesh: one draw call for all spheres and one for all bonds,
+// so 10^4 atoms render at interactive rates and a streamed frame only rewrites the
+// instance matrices (no geometry or material is rebuilt). Rendering is on demand
+// (after a change or a camera move), never a busy loop.
+import {
+  AmbientLight, ArrowHelper, BufferGeometry, Color, CylinderGeometry, DirectionalLight,
+  Float32BufferAttribute, InstancedMesh, LineBasicMaterial, LineSegments, Matrix4,
+  MeshPhongMaterial, OrthographicCamera, PerspectiveCamera, Quaternion, Raycaster, Scene,
+  SphereGeometry, Vector2, Vector3, WebGLRenderer, DynamicDrawUsage, Group,
+} from "three";
+import { OrbitControls } from "three/examples/jsm/controls/OrbitControls.js";
+import { f32, i32, el as h, listen } from "./lib/buffers.js";
+
+const BOND_RADIUS = 0.12;
+const Y = new Vector3(0, 1, 0);
+
+function sphereDetail(n) {
+  // fewer triangles per sphere for big systems keeps first render fast
+  if (n > 20000) return [8, 6];
+  if (n > 5000) return [12, 8];
+  return [24, 16];
+}
+
+class Viewer {
+  constructor(model, el) {
+    this.model = model;
+    this.root = h("div", "mw-sv");
+    this.root.style.cssText = "position:relative;width:100%;font:12px sans-serif;";
+    el.appendChild(this.root);
+    this.toolbar = this.makeToolbar();
+    this.canvasBox = h("div");
+    this.canvasBox.style.cssText = `position:relative;width:100%;height:${model.get("height")}px;`;
+    this.root.appendChild(this.canvasBox);
+    this.tooltip = h("div", "mw-tooltip");
+    this.tooltip.style.cssText = "position:absolute;pointer-events:none;background:rgba(0,0,0,.75);color:#fff;padding:2px 6px;border-radius:3px;display:none;white-space:nowrap;z-index:2;";
+    this.canvasBox.appendChild(this.tooltip);
+    this.colorbar = h("div", "mw-colorbar");
+    this.colorbar.style.cssText = "position:absolute;right:8px;top:8px;width:150px;display:none;background:rgba(255,255,255,.85);padding:4px;border-radius:3px;";
+    this.canvasBox.appendChild(this.colorbar);
+    this.trajBar = this.makeTrajectoryBar();
+
+    this.renderer = new WebGLRenderer({ antialias: true, preserveDrawingBuffer: true });
+    this.renderer.setPixelRatio(window.devicePixelRatio || 1);
+    this.renderer.setClearColor(0xffffff, 1);
+    this.canvasBox.appendChild(this.renderer.domElement);
+    this.scene = new Scene();
+    this.scene.add(new AmbientLight(0xffffff, 0.9));
+    this.light = new DirectionalLight(0xffffff, 1.6);
+    this.scene.add(this.light);
+    this.persp = new PerspectiveCamera(40, 1, 0.1, 10000);
+    this.ortho = new OrthographicCamera(-1, 1, 1, -1, -10000, 10000);
+    this.material = new MeshPhongMaterial({ color: 0xffffff, shininess: 60 });
+    this.cellMaterial = new LineBasicMaterial({ color: 0x333333 });
+    this.raycaster = new Raycaster();
+    this.frames = null; // trajectory from show_frames
+    this.pending = null; // latest streamed frame, not yet drawn
+    this.frameSeq = 0;
+    this.load();
+    this.useCamera(model.get("projection"));
+    this.fit();
+
+    this.resizeObserver = new ResizeObserver(() => this.resize());
+    this.resizeObserver.observe(this.canvasBox);
+    this.bindPointer();
+    this.resize();
+  }
+
+  // ---- data from the model ---------------------------------------------------------
+  load() {
+    const m = this.model;
+    this.numbers = i32(m.get("numbers"));
+    this.n = this.numbers.length;
+    this.positions = f32(m.get("positions"));
+    this.cell = f32(m.get("cell"));
+    this.colors = f32(m.get("colors"));
+    this.radii = f32(m.get("radii"));
+    this.values = f32(m.get("values"));
+    this.bondI = i32(m.get("bond_i"));
+    this.bondJ = i32(m.get("bond_j"));
+    this.bondShift = f32(m.get("bond_shift"));
+    this.species = m.get("species");
+    this.rebuild();
+  }
+
+  rebuild() {
+    for (const obj of [this.atoms, this.bonds, this.highlight, this.cellLines, this.axes]) {
+      if (obj) { this.scene.remove(obj); obj.geometry?.dispose?.(); }
+    }
+    const rep = this.model.get("repeat");
+    this.nRep = rep[0] * rep[1] * rep[2];
+    const [ws, hs] = sphereDetail(this.n * this.nRep);
+    this.atoms = new InstancedMesh(new SphereGeometry(1, ws, hs), this.material, Math.max(1, this.n * this.nRep));
+    this.atoms.instanceMatrix.setUsage(DynamicDrawUsage);
+    const nb = this.bondI.length * this.nRep;
+    this.bonds = new InstancedMesh(new CylinderGeometry(1, 1, 1, 8, 1, true), this.material, Math.max(1, nb));
+    this.bonds.instanceMatrix.setUsage(DynamicDrawUsage);
+    this.highlight = new InstancedMesh(new SphereGeometry(1, 16, 12),
+      new MeshPhongMaterial({ color: 0xffd400, transparent: true, opacity: 0.45, depthWrite: false }), Math.max(1, this.n * this.nRep));
+    this.cellLines = new LineSegments(new BufferGeometry(), this.cellMaterial);
+    this.scene.add(this.atoms, this.bonds, this.highlight, this.cellLines);
+    this.updateColors();
+    this.updateGeometry();
+  }
+
+  replicaOffsets() {
+    const rep = this.model.get("repeat"), c = this.cell, out = [];
+    for (let a = 0; a < rep[0]; a++) for (let b = 0; b < rep[1]; b++) for (let k = 0; k < rep[2]; k++) {
+      out.push([a * c[0] + b * c[3] + k * c[6], a * c[1] + b * c[4] + k * c[7], a * c[2] + b * c[5] + k * c[8]]);
+    }
+    return out;
+  }
+
+  updateGeometry() {
+    const n = this.n, p = this.positions, c = this.cell, scale = this.model.get("atom_scale");
+    const offsets = this.replicaOffsets();
+    const mat = new Matrix4(), q = new Quaternion(), v = new Vector3(), s = new Vector3();
+    let k = 0;
+    for (const o of offsets) {
+      for (let i = 0; i < n; i++, k++) {
+        const r = this.radii[i] * scale;
+        mat.makeScale(r, r, r).setPosition(p[3 * i] + o[0], p[3 * i + 1] + o[1], p[3 * i + 2] + o[2]);
+        this.atoms.setMatrixAt(k, mat);
+      }
+    }
+    this.atoms.count = n * offsets.length;
+    this.atoms.instanceMatrix.needsUpdate = true;
+    this.atoms.computeBoundingSphere();
+    // half bonds: from atom i halfway to the periodic image of j that it bonds to, so a
+    // bond through a cell face ends at the face instead of stretching across the cell
+    const show = this.model.get("show_bonds");
+    const nb = show ? this.bondI.length : 0;
+    k = 0;
+    for (const o of offsets) {
+      for (let e = 0; e < nb; e++, k++) {
+        const i = this.bondI[e], j = this.bondJ[e], S = this.bondShift;
+        const dx = p[3 * j] - p[3 * i] + S[3 * e] * c[0] + S[3 * e + 1] * c[3] + S[3 * e + 2] * c[6];
+        const dy = p[3 * j + 1] - p[3 * i + 1] + S[3 * e] * c[1] + S[3 * e + 1] * c[4] + S[3 * e + 2] * c[7];
+        const dz = p[3 * j + 2] - p[3 * i + 2] + S[3 * e] * c[2] + S[3 * e + 1] * c[5] + S[3 * e + 2] * c[8];
+        v.set(dx, dy, dz);
+        const len = v.length() / 2;
+        q.setFromUnitVectors(Y, v.normalize());
+        s.set(BOND_RADIUS, len, BOND_RADIUS);
+        mat.compose(new Vector3(p[3 * i] + o[0] + dx / 4, p[3 * i + 1] + o[1] + dy / 4, p[3 * i + 2] + o[2] + dz / 4), q, s);
+        this.bonds.setMatrixAt(k, mat);
+      }
+    }
+    this.bonds.count = k;
+    this.bonds.instanceMatrix.needsUpdate = true;
+    this.bonds.computeBoundingSphere();
+    this.updateCell();
+    this.updateHighlight();
+    this.requestRender();
+  }
+
+  updateCell() {
+    const c = this.cell, pts = [];
+    const corner = (a, b, k) => [a * c[0] + b * c[3] + k * c[6], a * c[1] + b * c[4] + k * c[7], a * c[2] + b * c[5] + k * c[8]];
+    const edges = [[0,0,0,1,0,0],[0,0,0,0,1,0],[0,0,0,0,0,1],[1,0,0,1,1,0],[1,0,0,1,0,1],[0,1,0,1,1,0],
+                   [0,1,0,0,1,1],[0,0,1,1,0,1],[0,0,1,0,1,1],[1,1,0,1,1,1],[1,0,1,1,1,1],[0,1,1,1,1,1]];
+    for (const e of edges) pts.push(...corner(e[0], e[1], e[2]), ...corner(e[3], e[4], e[5]));
+    this.cellLines.geometry.setAttribute("position", new Float32BufferAttribute(pts, 3));
+    this.cellLines.geometry.computeBoundingSphere();
+    this.cellLines.visible = this.model.get("show_cell");
+    if (this.axes) this.scene.remove(this.axes);
+    this.axes = new Group();
+    if (this.model.get("show_cell")) {
+      const colors = [0xd62728, 0x2ca02c, 0x1f77b4];
+      for (let a = 0; a < 3; a++) {
+        const dir = new Vector3(c[3 * a], c[3 * a + 1], c[3 * a + 2]);
+        const len = Math.min(dir.length() * 0.3, 2.5);
+        this.axes.add(new ArrowHelper(dir.normalize(), new Vector3(), len, colors[a], 0.35, 0.2));
+      }
+    }
+    this.scene.add(this.axes);
+  }
+
+  updateColors() {
+    const col = new Color();
+    let k = 0;
+    for (let r = 0; r < this.nRep; r++) {
+      for (let i = 0; i < this.n; i++, k++) this.atoms.setColorAt(k, col.setRGB(this.colors[3 * i], this.colors[3 * i + 1], this.colors[3 * i + 2]));
+    }
+    if (this.atoms.instanceColor) this.atoms.instanceColor.needsUpdate = true;
+    k = 0;
+    for (let r = 0; r < this.nRep; r++) {
+      for (let e = 0; e < this.bondI.length; e++, k++) {
+        const i = this.bondI[e];
+        this.bonds.setColorAt(k, col.setRGB(this.colors[3 * i], this.colors[3 * i + 1], this.colors[3 * i + 2]));
+      }
+    }
+    if (this.bonds.instanceColor) this.bonds.instanceColor.needsUpdate = true;
+    this.drawColorbar();
+    this.requestRender();
+  }
+
+  drawColorbar() {
+    const cb = this.model.get("colorbar");
+    if (!cb || !cb.stops) { this.colorbar.style.display = "none"; return; }
+    const grad = cb.stops.map(([t, c]) => `${c} ${(100 * t).toFixed(1)}%`).join(",");
+    this.colorbar.innerHTML = "";
+    const label = h("div"); label.textContent = cb.label || "";
+    const bar = h("div"); bar.style.cssText = `height:12px;background:linear-gradient(to right,${grad});border:1px solid #999;`;
+    const ticks = h("div"); ticks.style.cssText = "display:flex;justify-content:space-between;";
+    for (const t of [cb.vmin, cb.center ?? (cb.vmin + cb.vmax) / 2, cb.vmax]) {
+      const s = h("span"); s.textContent = Number(t).toPrecision(3); ticks.appendChild(s);
+    }
+    this.colorbar.append(label, bar, ticks);
+    this.colorbar.style.display = "block";
+  }
+
+  updateHighlight() {
+    const sel = this.model.get("selected"), scale = this.model.get("atom_scale") * 1.35;
+    const mat = new Matrix4(), p = this.positions;
+    let k = 0;
+    for (const o of this.replicaOffsets()) {
+      for (const i of sel) {
+        if (i < 0 || i >= this.n) continue;
+        const r = this.radii[i] * scale;
+        mat.makeScale(r, r, r).setPosition(p[3 * i] + o[0], p[3 * i + 1] + o[1], p[3 * i + 2] + o[2]);
+        this.highlight.setMatrixAt(k++, mat);
+      }
+    }
+    this.highlight.count = k;
+    this.highlight.instanceMatrix.needsUpdate = true;
+    this.requestRender();
+  }
+
+  // ---- camera -------------------------------------------------------------------------
+  useCamera(kind) {
+    const old = this.camera;
+    this.camera = kind === "orthographic" ? this.ortho : this.persp;
+    if (old && old !== this.camera) {
+      this.camera.position.copy(old.position);
+      this.camera.quaternion.copy(old.quaternion);
+    }
+    this.controls?.dispose();
+    this.controls = new OrbitControls(this.camera, this.renderer.domElement);
+    this.controls.addEventListener("change", () => this.requestRender());
+    if (old) this.fit(false);
+    this.resize();
+  }
+
+  fit(resetDirection = true) {
+    const pts = this.positions, offsets = this.replicaOffsets();
+    const lo = new Vector3(Infinity, Infinity, Infinity), hi = new Vector3(-Infinity, -Infinity, -Infinity), v = new Vector3();
+    for (const o of offsets) for (let i = 0; i < this.n; i++) {
+      v.set(pts[3 * i] + o[0], pts[3 * i + 1] + o[1], pts[3 * i + 2] + o[2]); lo.min(v); hi.max(v);
+    }
+    const c = this.cell;
+    for (const corner of [[0,0,0],[1,1,1],[1,0,0],[0,1,0],[0,0,1],[1,1,0],[1,0,1],[0,1,1]]) {
+      v.set(corner[0] * c[0] + corner[1] * c[3] + corner[2] * c[6], corner[0] * c[1] + corner[1] * c[4] + corner[2] * c[7],
+            corner[0] * c[2] + corner[1] * c[5] + corner[2] * c[8]); lo.min(v); hi.max(v);
+    }
+    const center = lo.clone().add(hi).multiplyScalar(0.5);
+    const radius = Math.max(hi.clone().sub(lo).length() / 2, 1) + 1;
+    this.radius = radius;
+    const dir = resetDirection ? new Vector3(0.35, 0.25, 1).normalize() : this.camera.position.clone().sub(this.controls.target).normalize();
+    const dist = radius / Math.sin((this.persp.fov * Math.PI) / 360);
+    this.camera.position.copy(center.clone().add(dir.multiplyScalar(dist)));
+    this.camera.up.set(0, 1, 0);
+    this.controls.target.copy(center);
+    this.persp.near = dist / 100; this.persp.far = dist * 10;
+    this.ortho.zoom = 1;
+    this.resize();
+    this.controls.update();
+  }
+
+  resize() {
+    const w = this.canvasBox.clientWidth || 600, hgt = this.canvasBox.clientHeight || 400;
+    this.renderer.setSize(w, hgt);
+    this.persp.aspect = w / hgt;
+    this.persp.updateProjectionMatrix();
+    const r = this.radius || 10, a = w / hgt;
+    Object.assign(this.ortho, { left: -r * a, right: r * a, top: r, bottom: -r });
+    this.ortho.updateProjectionMatrix();
+    this.requestRender();
+  }
+
+  requestRender() {
+    if (this.raf) return;
+    this.raf = requestAnimationFrame(() => {
+      this.raf = null;
+      if (this.pending) this.applyFrame(this.pending);
+      this.light.position.copy(this.camera.position);
+      this.renderer.render(this.scene, this.camera);
+    });
+  }
+
+  // ---- trajectories -------------------------------------------------------------------
+  applyFrame(f) {
+    this.pending = null;
+    this.positions = f.positions;
+    if (f.cell) this.cell = f.cell;
+    if (f.colors) { this.colors = f.colors; this.updateColors(); }
+    if (f.values) this.values = f.values;
+    this.updateGeometry();
+    this.frameSeq = f.seq;
+    this.root.dataset.frameSeq = String(f.seq);
+  }
+
+  onCustom(msg, buffers) {
+    if (msg.type === "frame") {
+      // latest wins: frames arriving faster than the screen refreshes are dropped
+      const f = { seq: msg.seq, cell: null, colors: null, values: null };
+      msg.parts.forEach((name, k) => { f[name] = f32(buffers[k]); });
+      if (f.positions.length !== 3 * this.n) return;
+      this.pending = f;
+      this.requestRender();
+    } else if (msg.type === "frames") {
+      const nf = msg.n_frames;
+      this.frames = { n: nf, positions: f32(buffers[0]), cells: msg.has_cells ? f32(buffers[1]) : null };
+      this.trajBar.style.display = "flex";
+      this.slider.max = String(nf - 1);
+      this.showFrame(0);
+    } else if (msg.type === "fit") {
+      this.fit();
+    }
+  }
+
+  showFrame(k) {
+    const F = this.frames, n3 = 3 * this.n;
+    if (!F) return;
+    this.slider.value = String(k);
+    this.frameLabel.textContent = `${k + 1}/${F.n}`;
+    this.applyFrame({
+      seq: k,
+      positions: F.positions.subarray(k * n3, (k + 1) * n3),
+      cell: F.cells ? F.cells.subarray(9 * k, 9 * k + 9) : null,
+    });
+  }
+
+  // ---- interaction ----------------------------------------------------------------------
+  pick(event) {
+    const rect = this.renderer.domElement.getBoundingClientRect();
+    const ndc = new Vector2(((event.clientX - rect.left) / rect.width) * 2 - 1, -((event.clientY - rect.top) / rect.height) * 2 + 1);
+    this.raycaster.setFromCamera(ndc, this.camera);
+    const hit = this.raycaster.intersectObject(this.atoms, false)[0];
+    return hit === undefined ? null : hit.instanceId % this.n;
+  }
+
+  bindPointer() {
+    const canvas = this.renderer.domElement;
+    let down = null;
+    this.onDown = (e) => { down = [e.clientX, e.clientY]; };
+    this.onUp = (e) => {
+      if (!down || Math.hypot(e.clientX - down[0], e.clientY - down[1]) > 4) return; // a drag, not a click
+      const atom = this.pick(e);
+      let sel = [...this.model.get("selected")];
+      if (atom === null) sel = e.shiftKey ? sel : [];
+      else if (e.shiftKey) sel = sel.includes(atom) ? sel.filter((x) => x !== atom) : [...sel, atom];
+      else sel = [atom];
+      this.model.set("selected", sel);
+      this.model.save_changes();
+    };
+    this.onMove = (e) => {
+      const atom = this.pick(e);
+      if (atom === null) { this.tooltip.style.display = "none"; return; }
+      const sym = this.species[String(this.numbers[atom])] || this.numbers[atom];
+      let text = `${sym} #${atom}`;
+      if (this.values.length === this.n) text += `  ${this.model.get("colorbar")?.label || "value"}: ${this.values[atom].toPrecision(4)}`;
+      const rect = this.canvasBox.getBoundingClientRect();
+      Object.assign(this.tooltip.style, { display: "block", left: `${e.clientX - rect.left + 12}px`, top: `${e.clientY - rect.top + 12}px` });
+      this.tooltip.textContent = text;
+    };
+    this.onLeave = () => { this.tooltip.style.display = "none"; };
+    canvas.addEventListener("pointerdown", this.onDown);
+    canvas.addEventListener("pointerup", this.onUp);
+    canvas.addEventListener("pointermove", this.onMove);
+    canvas.addEventListener("pointerleave", this.onLeave);
+  }
+
+  makeToolbar() {
+    const bar = h("div", "mw-toolbar");
+    bar.style.cssText = "display:flex;gap:6px;align-items:center;padding:2px 0;flex-wrap:wrap;";
+    const button = (label, title, fn) => { const b = h("button"); b.textContent = label; b.title = title; b.onclick = fn; bar.appendChild(b); return b; };
+    button("Reset view", "fit the structure in view", () => this.fit());
+    this.projButton = button("", "switch perspective / orthographic", () => {
+      this.model.set("projection", this.model.get("projection") === "perspective" ? "orthographic" : "perspective");
+      this.model.save_changes();
+    });
+    button("PNG", "download a PNG of the view", () => {
+      this.renderer.render(this.scene, this.camera);
+      const a = h("a"); a.href = this.renderer.domElement.toDataURL("image/png"); a.download = "structure.png"; a.click();
+    });
+    const rep = h("span"); rep.textContent = "repeat";
+    bar.appendChild(rep);
+    this.repeatInputs = [0, 1, 2].map((axis) => {
+      const s = h("select");
+      for (let k = 1; k <= 4; k++) { const o = h("option"); o.value = o.textContent = String(k); s.appendChild(o); }
+      s.onchange = () => { const r = [...this.model.get("repeat")]; r[axis] = Number(s.value); this.model.set("repeat", r); this.model.save_changes(); };
+      bar.appendChild(s);
+      return s;
+    });
+    this.root.appendChild(bar);
+    this.syncToolbar();
+    return bar;
+  }
+
+  syncToolbar() {
+    this.projButton.textContent = this.model.get("projection") === "perspective" ? "Orthographic" : "Perspective";
+    this.model.get("repeat").forEach((r, k) => { this.repeatInputs[k].value = String(r); });
+  }
+
+  makeTrajectoryBar() {
+    const bar = h("div", "mw-traj");
+    bar.style.cssText = "display:none;gap:6px;align-items:center;padding:2px 0;";
+    const play = h("button"); play.textContent = "▶";
+    this.slider = h("input"); this.slider.type = "range"; this.slider.min = "0"; this.slider.style.flex = "1";
+    this.frameLabel = h("span");
+    this.slider.oninput = () => this.showFrame(Number(this.slider.value));
+    play.onclick = () => {
+      if (this.playTimer) { clearInterval(this.playTimer); this.playTimer = null; play.textContent = "▶"; return; }
+      play.textContent = "⏸";
+      this.playTimer = setInterval(() => {
+        const k = (Number(this.slider.value) + 1) % this.frames.n;
+        this.showFrame(k);
+      }, 1000 / 30);
+    };
+    bar.append(play, this.slider, this.frameLabel);
+    this.root.appendChild(bar);
+    return bar;
+  }
+
+  dispose() {
+    cancelAnimationFrame(this.raf);
+    clearInterval(this.playTimer);
+    this.resizeObserver.disconnect();
+    this.controls.dispose();
+    this.renderer.dispose();
+    this.renderer.forceContextLoss?.();
+  }
+}
+
+export default {
+  render({ model, el }) {
+    const view = new Viewer(model, el);
+    const on = (names, fn) => listen(model, names, fn);
+    const offs = [
+      on("change:positions change:numbers change:cell change:bond_i change:radii", () => { view.load(); }),
+      on("change:colors change:values change:colorbar", () => {
+        view.colors = f32(model.get("colors")); view.values = f32(model.get("values")); view.updateColors();
+      }),
+      on("change:repeat", () => { view.rebuild(); view.syncToolbar(); view.fit(false); }),
+      on("change:projection", () => { view.useCamera(model.get("projection")); view.syncToolbar(); }),
+      on("change:selected", () => view.updateHighlight()),
+      on("change:show_bonds change:show_cell change:atom_scale", () => view.updateGeometry()),
+      on("msg:custom", (msg, buffers) => view.onCustom(msg, buffers)),
+    ];
+    view.root.dataset.ready = "1";
+    return () => { offs.forEach((off) => off()); view.dispose(); };
+  },
+};

@@ -1,0 +1,238 @@
+"""StructureView: a fast 3D crystal viewer (three.js, js/src/structure_view.js)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import anywidget
+import numpy as np
+import traitlets as t
+
+from matwidgets.widgets import adapters
+
+STATIC = Path(__file__).resolve().parent.parent / "static"
+
+
+class StructureView(anywidget.AnyWidget):
+    """3D view of one structure: atoms, periodic bonds, unit cell, picking, trajectories.
+
+    >>> view = StructureView(structure)          # pymatgen, ASE or a file path
+    >>> view.color_by(values)                     # per-atom colours + colour bar
+    >>> view.selected                             # atoms clicked in the browser
+    >>> view.push_frame(positions)                # stream a running simulation
+    """
+
+    _esm = STATIC / "structure_view.js"
+
+    # the structure, as binary buffers (float32 / int32), set through `structure`
+    numbers = t.Bytes(b"").tag(sync=True)  # int32 [n]
+    positions = t.Bytes(b"").tag(sync=True)  # float32 [n, 3] Å
+    cell = t.Bytes(b"").tag(sync=True)  # float32 [3, 3] Å, rows are lattice vectors
+    radii = t.Bytes(b"").tag(sync=True)  # float32 [n] covalent radii, Å
+    colors = t.Bytes(b"").tag(sync=True)  # float32 [n, 3] RGB in 0..1
+    values = t.Bytes(b"").tag(sync=True)  # float32 [n] shown in the tooltip, or empty
+    bond_i = t.Bytes(b"").tag(sync=True)  # int32 [n_bonds]
+    bond_j = t.Bytes(b"").tag(sync=True)  # int32 [n_bonds]
+    bond_shift = t.Bytes(b"").tag(sync=True)  # float32 [n_bonds, 3] cell shift of j
+    species = t.Dict().tag(sync=True)  # {"14": "Si"}
+    colorbar = t.Dict().tag(sync=True)  # {} or {label, cmap, vmin, vmax, center, stops}
+    # display options
+    repeat = t.List(t.Int(), default_value=[1, 1, 1], minlen=3, maxlen=3).tag(sync=True)
+    projection = t.Enum(["perspective", "orthographic"], default_value="perspective").tag(sync=True)
+    show_bonds = t.Bool(True).tag(sync=True)
+    show_cell = t.Bool(True).tag(sync=True)
+    atom_scale = t.Float(0.5).tag(sync=True)
+    height = t.Int(420).tag(sync=True)
+    # interaction: written by the browser
+    selected = t.List(t.Int()).tag(sync=True)
+
+    max_fps = 60.0  # streamed frames per second at most; the rest coalesce (latest wins)
+
+    def __init__(self, structure: Any = None, colors: Any = None, **kwargs: Any):
+        super().__init__(**kwargs)
+        self._batch = None
+        self._color_args: dict | None = None
+        self._seq = 0
+        self._pending: tuple | None = None
+        self._last_sent = 0.0
+        self._flush_handle = None
+        if structure is not None:
+            self.structure = structure
+        if colors is not None:
+            self.color_by(colors)
+
+    # ---- the structure ----------------------------------------------------------------
+    @property
+    def structure(self):
+        """The structure shown, as a pymatgen Structure."""
+        return None if self._batch is None else self._batch.to_structures()[0]
+
+    @structure.setter
+    def structure(self, structure: Any) -> None:
+        batch = adapters.as_batch(structure)
+        numbers = batch.numbers.numpy()
+        bi, bj, bs = adapters.bonds(batch)
+        self._batch = batch
+        self._color_args = None
+        with self.hold_sync():
+            self.numbers = adapters.i32(numbers)
+            self.positions = adapters.f32(batch.positions.numpy())
+            self.cell = adapters.f32(batch.cell[0].numpy())
+            self.radii = adapters.f32(adapters.covalent_radii(numbers))
+            self.colors = adapters.f32(adapters.jmol_colors(numbers))
+            self.values = b""
+            self.colorbar = {}
+            self.bond_i, self.bond_j, self.bond_shift = adapters.i32(bi), adapters.i32(bj), adapters.f32(bs)
+            self.species = adapters.species_table(numbers)
+            self.selected = [i for i in self.selected if i < len(numbers)]
+
+    @property
+    def n_atoms(self) -> int:
+        return 0 if self._batch is None else self._batch.n_atoms
+
+    @t.validate("repeat")
+    def _check_repeat(self, proposal):
+        rep = proposal["value"]
+        if any(not 1 <= r <= 4 for r in rep):
+            raise t.TraitError(f"repeat must be 1-4 along each axis, got {rep}")
+        return rep
+
+    @t.validate("selected")
+    def _check_selected(self, proposal):
+        bad = [i for i in proposal["value"] if not 0 <= i < max(self.n_atoms, 1)]
+        if bad and self._batch is not None:
+            raise t.TraitError(f"selected atoms {bad} are out of range (structure has {self.n_atoms} atoms)")
+        return proposal["value"]
+
+    # ---- colours -----------------------------------------------------------------------
+    def color_by(self, values: Any, cmap: str | None = None, center: float | None = None, label: str = "value", vmin: float | None = None, vmax: float | None = None) -> None:
+        """Colour atoms by one value each, with a colour bar and the value in the tooltip.
+
+        Signed values (or an explicit ``center``) get a zero-centred diverging scale.
+        ``values=None`` restores element colours.
+        """
+        if values is None:
+            self._color_args = None
+            with self.hold_sync():
+                self.colors = adapters.f32(adapters.jmol_colors(self._batch.numbers.numpy()))
+                self.values, self.colorbar = b"", {}
+            return
+        values = np.asarray(values, dtype=float).ravel()
+        if len(values) != self.n_atoms:
+            raise ValueError(f"color_by needs one value per atom: got {len(values)} values for {self.n_atoms} atoms")
+        colors, bar = adapters.colormap(values, cmap, center, vmin, vmax)
+        self._color_args = dict(cmap=bar["cmap"], center=bar["center"], vmin=bar["vmin"], vmax=bar["vmax"])
+        with self.hold_sync():
+            self.colors = adapters.f32(colors)
+            self.values = adapters.f32(values)
+            self.colorbar = {**bar, "label": label}
+
+    # ---- trajectories ------------------------------------------------------------------
+    def show_frames(self, frames: Any) -> None:
+        """Play back a trajectory with a slider.
+
+        ``frames``: a list of structures (pymatgen/ASE), of objects with ``positions``
+        (and optionally ``cell``) such as MDFrame, or an array [n_frames, n_atoms, 3].
+        """
+        positions, cells = [], []
+        for f in frames if not isinstance(frames, np.ndarray) else list(frames):
+            pos, cell = _frame_arrays(f)
+            if pos.shape != (self.n_atoms, 3):
+                raise ValueError(f"frame {len(positions)} has positions of shape {pos.shape}, expected ({self.n_atoms}, 3)")
+            positions.append(pos)
+            cells.append(cell)
+        if not positions:
+            raise ValueError("show_frames needs at least one frame")
+        has_cells = all(c is not None for c in cells)
+        buffers = [adapters.f32(np.stack(positions))]
+        if has_cells:
+            buffers.append(adapters.f32(np.stack(cells)))
+        self.send({"type": "frames", "n_frames": len(positions), "has_cells": has_cells}, buffers=buffers)
+
+    def push_frame(self, positions: Any, cell: Any = None, values: Any = None) -> None:
+        """Stream one frame of a running simulation (cell may change: NPT).
+
+        Frames faster than ``max_fps`` coalesce: the latest is sent, none queue up.
+        """
+        pos = np.asarray(positions, dtype=float).reshape(-1, 3)
+        if pos.shape[0] != self.n_atoms:
+            raise ValueError(f"push_frame got {pos.shape[0]} positions for {self.n_atoms} atoms")
+        parts = {"positions": pos}
+        if cell is not None:
+            parts["cell"] = np.asarray(cell, dtype=float).reshape(3, 3)
+        if values is not None:
+            values = np.asarray(values, dtype=float).ravel()
+            args = self._color_args or {}
+            parts["colors"], _ = adapters.colormap(values, **args)
+            parts["values"] = values
+        self._seq += 1
+        self._pending = (self._seq, parts)
+        self.last_frame = parts
+        wait = self._last_sent + 1.0 / self.max_fps - time.monotonic()
+        if wait <= 0:
+            self._flush()
+        elif self._flush_handle is None:
+            try:
+                loop = asyncio.get_event_loop()
+            except RuntimeError:
+                self._flush()
+                return
+            self._flush_handle = loop.call_later(wait, self._flush)
+
+    def flush(self) -> None:
+        """Send the latest pending frame now (the end of a run)."""
+        self._flush()
+
+    def _flush(self) -> None:
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
+        if self._pending is None:
+            return
+        seq, parts = self._pending
+        self._pending = None
+        self._last_sent = time.monotonic()
+        self.send({"type": "frame", "seq": seq, "parts": list(parts)}, buffers=[adapters.f32(v) for v in parts.values()])
+
+    @property
+    def frames_sent(self) -> int:
+        return self._seq
+
+    def reset_view(self) -> None:
+        """Fit the structure in the browser view again."""
+        self.send({"type": "fit"})
+
+    # ---- nglview -----------------------------------------------------------------------
+    def to_nglview(self):
+        """An nglview widget of the same structure, unit cell and per-atom colours."""
+        import warnings
+
+        with warnings.catch_warnings():  # nglview 3.1 imports the deprecated pkg_resources
+            warnings.simplefilter("ignore")
+            import nglview
+
+        atoms = self._batch.to_ase()[0]
+        view = nglview.show_ase(atoms, default=False)
+        colors = np.frombuffer(self.colors, dtype="<f4").reshape(-1, 3)
+        hexes = ["#%02x%02x%02x" % tuple(int(round(255 * c)) for c in rgb) for rgb in colors]
+        for hexcolor in sorted(set(hexes)):
+            idx = [i for i, hx in enumerate(hexes) if hx == hexcolor]
+            view.add_representation("ball+stick", selection="@" + ",".join(map(str, idx)), color=hexcolor, aspectRatio=2.5)
+        view.add_unitcell()
+        view.center()
+        return view
+
+
+def _frame_arrays(frame: Any) -> tuple[np.ndarray, np.ndarray | None]:
+    if isinstance(frame, np.ndarray):
+        return frame.reshape(-1, 3), None
+    if hasattr(frame, "cart_coords"):  # pymatgen
+        return np.asarray(frame.cart_coords), np.asarray(frame.lattice.matrix)
+    if hasattr(frame, "get_positions"):  # ASE
+        return frame.get_positions(), np.asarray(frame.cell.array)
+    pos = np.asarray(frame.positions, dtype=float).reshape(-1, 3)
+    cell = getattr(frame, "cell", None)
+    return pos, None if cell is None else np.asarray(cell, dtype=float).reshape(3, 3)

@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.browser.harness import CHROMIUM, NotebookPage, lab_and_browser
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+@pytest.fixture(scope="session")
+def lab_browser():
+    if os.environ.get("MATWIDGETS_SKIP_BROWSER") == "1":
+        pytest.skip("MATWIDGETS_SKIP_BROWSER=1")
+    if not os.path.exists(CHROMIUM):
+        pytest.fail(f"{CHROMIUM} not found: install Debian's chromium (tools/setup.sh does)")
+    with lab_and_browser() as (lab, browser):
+        for f in EXAMPLES.iterdir():
+            shutil.copy(f, lab.root / f.name)
+        yield lab, browser
+
+
+@pytest.fixture
+def open_notebook(lab_browser):
+    lab, browser = lab_browser
+    pages = []
+
+    def _open(name: str, cells: list[str]) -> NotebookPage:
+        lab.write_notebook(name, cells)
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        page.on("console", lambda m: m.type == "error" and print("console:", m.text))
+        pages.append(page)
+        nb = NotebookPage(lab, page, name)
+        nb.run_all()
+        return nb
+
+    yield _open
+    for p in pages:
+        p.close()
