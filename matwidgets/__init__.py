@@ -1,11 +1,14 @@
 """matwidgets: reactive Jupyter widgets for machine-learned materials science."""
 
 from matwidgets.engine.atoms import AtomsBatch, read_structure
+from matwidgets.engine.dynamics import MDControl, MDFrame, SimulationError, run_md
 from matwidgets.engine.models import Potential, load_model
 from matwidgets.engine.models.pair import LennardJones, Morse
 from matwidgets.engine.models.schnet import SchNet
+from matwidgets.engine.optimize import RelaxResult, relax
 from matwidgets.engine.predict import Prediction, predict
 from matwidgets.errors import InvalidChemsysError, InvalidStructureError
+from matwidgets.widgets.md_player import MDPlayer
 from matwidgets.widgets.structure_view import StructureView
 
 __version__ = "0.1.0"
@@ -15,12 +18,19 @@ __all__ = [
     "InvalidChemsysError",
     "InvalidStructureError",
     "LennardJones",
+    "MDControl",
+    "MDFrame",
+    "MDPlayer",
     "Morse",
     "Potential",
     "Prediction",
+    "RelaxResult",
     "SchNet",
+    "SimulationError",
     "StructureView",
     "load_model",
     "predict",
     "read_structure",
+    "relax",
+    "run_md",
 ]

@@ -1,0 +1,146 @@
+"""Batched FIRE relaxation of positions and, optionally, the cell.
+
+FIRE (Bitzek et al., PRL 97, 170201) with ASE's parameters. The cell enters as in
+ASE's UnitCellFilter: a deformation D of the starting cell (cell = cell0 @ D, atoms
+r = r_ref @ D) whose generalised force is -V D^-T (stress + p I), scaled by
+``cell_factor`` (the number of atoms) so cell and atom degrees of freedom move
+at comparable rates. Each system converges, and stops moving, on its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from matwidgets.engine.atoms import AtomsBatch
+from matwidgets.engine.dynamics import MAX_FORCE, SimulationError
+from matwidgets.engine.models import Potential, load_model
+from matwidgets.engine.models.base import EV_PER_A3_TO_GPA
+
+
+@dataclass
+class RelaxResult:
+    structure: object  # pymatgen Structure
+    energy: float  # eV
+    converged: bool
+    steps: int
+    trajectory: list = field(default_factory=list)  # pymatgen Structures every `every` steps
+    max_force: float = float("nan")  # eV/Å at the end
+    error: str | None = None
+
+
+@dataclass
+class RelaxStep:
+    """Progress of a batched relaxation (what ``iter_relax`` yields)."""
+
+    step: int
+    energy: np.ndarray  # [n_systems] eV
+    max_force: np.ndarray  # [n_systems] eV/Å (generalised, cell included)
+    converged: np.ndarray  # [n_systems] bool
+    batch: AtomsBatch
+
+
+def iter_relax(batch: AtomsBatch, model: Potential, fmax: float = 0.05, steps: int = 500, relax_cell: bool = True,
+               pressure: float = 0.0, maxstep: float = 0.2, dt: float = 0.1, dtmax: float = 1.0) -> Iterator[RelaxStep]:
+    """FIRE on all systems of ``batch`` at once; yields a RelaxStep after every step.
+
+    ``dt``/``dtmax`` are in ASE's time unit (as in ase.optimize.FIRE); ``pressure`` in GPa.
+    """
+    n_sys, sys_idx = batch.n_systems, batch.system_idx
+    dtype, dev = batch.dtype, batch.device
+    counts = batch.counts.to(dtype)
+    cell0 = batch.cell.clone()
+    deform = torch.eye(3, dtype=dtype, device=dev).repeat(n_sys, 1, 1)  # [n_sys, 3, 3]
+    r_ref = batch.positions.clone()
+    v_atoms = torch.zeros_like(r_ref)
+    v_cell = torch.zeros_like(deform)
+    dts = torch.full((n_sys,), dt, dtype=dtype, device=dev)
+    alpha = torch.full((n_sys,), 0.1, dtype=dtype, device=dev)
+    n_pos = torch.zeros(n_sys, dtype=torch.long, device=dev)
+    done = torch.zeros(n_sys, dtype=torch.bool, device=dev)
+    p_ext = pressure / EV_PER_A3_TO_GPA
+
+    def forces_at(deform):
+        cur = batch.with_positions(torch.einsum("ax,axy->ay", r_ref, deform[sys_idx]), cell0 @ deform)
+        out = model.compute(cur, stress=relax_cell)
+        f_atoms = torch.einsum("ax,ayx->ay", out["forces"], deform[sys_idx])  # F D^T
+        if relax_cell:
+            vol = cur.volumes
+            sigma = out["stress"] / EV_PER_A3_TO_GPA + p_ext * torch.eye(3, dtype=dtype, device=dev)
+            f_cell = -vol[:, None, None] * torch.linalg.solve(deform.transpose(1, 2), sigma) / counts[:, None, None]
+        else:
+            f_cell = torch.zeros_like(deform)
+        return cur, out, f_atoms, f_cell
+
+    for step in range(steps + 1):
+        cur, out, f_atoms, f_cell = forces_at(deform)
+        fnorm_atoms = torch.zeros(n_sys, dtype=dtype, device=dev).scatter_reduce(0, sys_idx, out["forces"].norm(dim=1), "amax", include_self=False)
+        fnorm = torch.maximum(fnorm_atoms, f_cell.abs().amax(dim=(1, 2)) * np.sqrt(3))
+        bad = ~torch.isfinite(out["energy"]) | ~torch.isfinite(fnorm) | (fnorm > MAX_FORCE)
+        if bad.any():
+            k = int(torch.nonzero(bad)[0])
+            raise SimulationError(f"relaxation of system {k} exploded at step {step}: energy or forces not finite or > {MAX_FORCE:g} eV/Å")
+        done = done | (fnorm < fmax)
+        yield RelaxStep(step, out["energy"].cpu().numpy(), fnorm.cpu().numpy(), done.cpu().numpy().copy(), cur)
+        if bool(done.all()) or step == steps:
+            return
+        # FIRE, per system, over the concatenated (atoms, cell) degrees of freedom
+        power = torch.zeros(n_sys, dtype=dtype, device=dev).index_add(0, sys_idx, (f_atoms * v_atoms).sum(1)) + (f_cell * v_cell).sum((1, 2))
+        f2 = _sys_sq(sys_idx, n_sys, f_atoms) + (f_cell**2).sum((1, 2))
+        v2 = _sys_sq(sys_idx, n_sys, v_atoms) + (v_cell**2).sum((1, 2))
+        mix = alpha * torch.sqrt(v2 / f2.clamp_min(1e-30))
+        up = power > 0
+        v_atoms = torch.where(up[sys_idx, None], (1 - alpha[sys_idx, None]) * v_atoms + mix[sys_idx, None] * f_atoms, 0.0)
+        v_cell = torch.where(up[:, None, None], (1 - alpha[:, None, None]) * v_cell + mix[:, None, None] * f_cell, 0.0)
+        grow = up & (n_pos > 5)
+        dts = torch.where(grow, (dts * 1.1).clamp_max(dtmax), torch.where(up, dts, dts * 0.5))
+        alpha = torch.where(grow, alpha * 0.99, torch.where(up, alpha, torch.full_like(alpha, 0.1)))
+        n_pos = torch.where(up, n_pos + 1, 0)
+        v_atoms = v_atoms + dts[sys_idx, None] * f_atoms
+        v_cell = v_cell + dts[:, None, None] * f_cell
+        dr_atoms, dr_cell = dts[sys_idx, None] * v_atoms, dts[:, None, None] * v_cell
+        norm = torch.sqrt(_sys_sq(sys_idx, n_sys, dr_atoms) + (dr_cell**2).sum((1, 2)))
+        scale = torch.where(norm > maxstep, maxstep / norm.clamp_min(1e-30), torch.ones_like(norm))
+        scale = torch.where(done, torch.zeros_like(scale), scale)  # converged systems stay put
+        r_ref = r_ref + scale[sys_idx, None] * dr_atoms
+        if relax_cell:
+            deform = deform + scale[:, None, None] * dr_cell / counts[:, None, None]
+
+
+def _sys_sq(sys_idx: torch.Tensor, n_sys: int, x: torch.Tensor) -> torch.Tensor:
+    return torch.zeros(n_sys, dtype=x.dtype, device=x.device).index_add(0, sys_idx, (x**2).sum(1))
+
+
+def relax(structures, model: Potential | str | None = None, fmax: float = 0.05, steps: int = 500, relax_cell: bool = True,
+          pressure: float = 0.0, every: int = 10) -> RelaxResult | list[RelaxResult]:
+    """Relax one structure (returns a RelaxResult) or many at once (returns a list).
+
+    Converged when the largest atomic force and the generalised cell force (as in
+    ASE's UnitCellFilter) are below ``fmax`` (eV/Å). A system whose relaxation
+    explodes raises SimulationError naming it.
+    """
+    model = load_model() if model is None else load_model(model) if isinstance(model, str) else model
+    single = not isinstance(structures, (list, tuple))
+    batch = AtomsBatch.from_structures(structures, device=model.device)
+    trajs: list[list] = [[] for _ in range(batch.n_systems)]
+    n_steps = np.full(batch.n_systems, -1)
+    last = None
+    for st in iter_relax(batch, model, fmax=fmax, steps=steps, relax_cell=relax_cell, pressure=pressure):
+        running = n_steps < 0
+        n_steps[running & st.converged] = st.step
+        if st.step % every == 0 and running.any():
+            structs = st.batch.to_structures()
+            for k in np.nonzero(running)[0]:
+                trajs[k].append(structs[k])
+        last = st
+    final = last.batch.to_structures()
+    results = []
+    for k, s in enumerate(final):
+        if not trajs[k] or trajs[k][-1] != s:
+            trajs[k].append(s)
+        k_steps = int(n_steps[k]) if n_steps[k] >= 0 else last.step
+        results.append(RelaxResult(s, float(last.energy[k]), bool(last.converged[k]), k_steps, trajs[k], float(last.max_force[k])))
+    return results[0] if single else results

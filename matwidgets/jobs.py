@@ -1,0 +1,159 @@
+"""Background work for widgets: the only place threads live.
+
+A Job runs an engine generator in a worker thread. The worker never touches a
+widget: it queues what the generator yields and asks the kernel's event loop
+(``call_soon_threadsafe``) to deliver the queue, at most ``rate`` times a second.
+The handler therefore runs on the kernel thread, where setting traits is safe,
+and receives every item produced since the last delivery (nothing is dropped;
+a widget that only wants the latest frame takes the last one). Each job has its
+own id, so a widget can ignore deliveries from a job it has since replaced.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from typing import Any
+
+_ids = itertools.count(1)
+
+
+class Job:
+    """Run ``make_gen()`` in a thread; deliver its items to ``on_items(job, items)``.
+
+    ``on_done(job)`` runs once at the end (status "done", "cancelled" or "error";
+    the exception is in ``job.error``). Both callbacks run on the event loop thread.
+    """
+
+    def __init__(self, make_gen: Callable[[], Iterator[Any]], on_items: Callable[[Job, list], None],
+                 on_done: Callable[[Job], None] | None = None, rate: float = 30.0, loop: asyncio.AbstractEventLoop | None = None):
+        self.id = next(_ids)
+        self._make_gen, self._on_items, self._on_done = make_gen, on_items, on_done
+        self.interval = 1.0 / rate
+        self.loop = loop or _kernel_loop()
+        self.status = "idle"
+        self.error: BaseException | None = None
+        self.error_traceback = ""
+        self.n_items = 0
+        self._queue: list = []
+        self._lock = threading.Lock()
+        self._scheduled = False
+        self._last = 0.0
+        self._cancel = threading.Event()
+        self._resume = threading.Event()
+        self._resume.set()
+        self._finished = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # ---- control (call from the kernel thread) ----------------------------------------
+    def start(self) -> Job:
+        self.status = "running"
+        self._thread = threading.Thread(target=self._work, name=f"matwidgets-job-{self.id}", daemon=True)
+        self._thread.start()
+        return self
+
+    def cancel(self) -> None:
+        self._cancel.set()
+        self._resume.set()
+
+    def pause(self) -> None:
+        if self.status == "running":
+            self._resume.clear()
+            self.status = "paused"
+
+    def resume(self) -> None:
+        if self.status == "paused":
+            self.status = "running"
+            self._resume.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    @property
+    def running(self) -> bool:
+        return self.status in ("running", "paused")
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the job finished and its last delivery ran (scripts and tests).
+
+        When the event loop is not running (no kernel), it is run here meanwhile.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not (self._finished.is_set() and self.status in ("done", "cancelled", "error")):
+            if deadline is not None and time.monotonic() > deadline:
+                return False
+            if not self.loop.is_running():
+                self.loop.run_until_complete(asyncio.sleep(0.01))
+            else:
+                time.sleep(0.01)
+        return True
+
+    # ---- worker thread ----------------------------------------------------------------
+    def _work(self) -> None:
+        outcome, error = "done", None
+        try:
+            gen = self._make_gen()
+            for item in gen:
+                with self._lock:
+                    self._queue.append(item)
+                self._schedule()
+                self._resume.wait()
+                if self._cancel.is_set():
+                    close = getattr(gen, "close", None)
+                    if close:
+                        close()
+                    outcome = "cancelled"
+                    break
+        except BaseException as exc:  # reported to the widget, never lost in a thread
+            outcome, error = "error", exc
+            self.error_traceback = traceback.format_exc()
+        self._finished.set()
+        self.loop.call_soon_threadsafe(self._finish, outcome, error)
+
+    def _schedule(self) -> None:
+        with self._lock:
+            if self._scheduled:
+                return
+            self._scheduled = True
+        delay = max(0.0, self._last + self.interval - time.monotonic())
+        self.loop.call_soon_threadsafe(self.loop.call_later, delay, self._deliver)
+
+    # ---- event loop thread ------------------------------------------------------------
+    def _deliver(self) -> None:
+        with self._lock:
+            items, self._queue = self._queue, []
+            self._scheduled = False
+        self._last = time.monotonic()
+        if items:
+            self.n_items += len(items)
+            self._on_items(self, items)
+
+    def _finish(self, outcome: str, error: BaseException | None) -> None:
+        self._deliver()  # whatever arrived after the last throttled delivery
+        self.error = error
+        self.status = outcome
+        if self._on_done is not None:
+            self._on_done(self)
+
+
+def _kernel_loop() -> asyncio.AbstractEventLoop:
+    """The loop of the calling (kernel) thread: ipykernel runs one; scripts get a new one."""
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    try:
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            loop = asyncio.get_event_loop()
+    except RuntimeError:
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+    return loop

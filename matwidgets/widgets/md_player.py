@@ -1,0 +1,175 @@
+"""MDPlayer: run MD live in a cell, watch atoms move and energies, T and P evolve."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import ipywidgets as W
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from matwidgets.engine.dynamics import MDControl, MDFrame, run_md
+from matwidgets.jobs import Job
+from matwidgets.widgets.adapters import as_batch
+from matwidgets.widgets.structure_view import StructureView
+
+
+class MDPlayer(W.VBox):
+    """Controls + StructureView + live traces. The simulation runs in a background job,
+    so other cells keep executing while it runs.
+
+    >>> player = MDPlayer(structure, model=mw.load_model("chgnet"))
+    >>> player.start()          # or press Start
+    >>> player.frames           # MDFrames so far (kept when stopped)
+    """
+
+    def __init__(self, structure: Any, model: Any = None, ensemble: str = "nvt", temperature: float = 300.0,
+                 timestep: float = 1.0, steps: int = 1000, every: int = 5, seed: int | None = None):
+        self._batch = as_batch(structure)
+        self.model = model
+        self.frames: list[MDFrame] = []
+        self.job: Job | None = None
+        self.control = MDControl(temperature=temperature)
+        self.view = StructureView(structure)
+        self.seed = seed
+        self.every = every
+
+        self.ensemble = W.Dropdown(options=["nve", "nvt", "npt"], value=ensemble, description="ensemble", layout=W.Layout(width="180px"))
+        self.temperature = W.FloatSlider(value=temperature, min=1, max=3000, step=1, description="T (K)", continuous_update=False)
+        self.timestep = W.BoundedFloatText(value=timestep, min=0.01, max=10, step=0.1, description="dt (fs)", layout=W.Layout(width="160px"))
+        self.steps = W.BoundedIntText(value=steps, min=1, max=10_000_000, description="steps", layout=W.Layout(width="180px"))
+        self.start_button = W.Button(description="Start", button_style="success", icon="play")
+        self.pause_button = W.Button(description="Pause", icon="pause", disabled=True)
+        self.stop_button = W.Button(description="Stop", button_style="danger", icon="stop", disabled=True)
+        self.reset_button = W.Button(description="Reset", icon="undo")
+        self.save_path = W.Text(value="trajectory.extxyz", description="file", layout=W.Layout(width="260px"))
+        self.save_button = W.Button(description="Save trajectory", icon="save", disabled=True)
+        self.status = W.HTML("ready")
+        self.errors = W.Output()
+
+        self.figure = go.FigureWidget(make_subplots(rows=1, cols=3, subplot_titles=("energy (eV/atom)", "T (K)", "P (GPa)")))
+        for name, col in [("E_pot", 1), ("E_kin", 1), ("E_tot", 1), ("T", 2), ("P", 3)]:
+            self.figure.add_scatter(x=[], y=[], mode="lines", name=name, row=1, col=col)
+        self.figure.update_layout(height=260, margin=dict(l=40, r=10, t=30, b=30), legend=dict(orientation="h", y=-0.2))
+        self.figure.update_xaxes(title_text="time (fs)")
+
+        self.temperature.observe(self._on_temperature, "value")
+        self.start_button.on_click(lambda _: self.start())
+        self.pause_button.on_click(lambda _: self.pause())
+        self.stop_button.on_click(lambda _: self.stop())
+        self.reset_button.on_click(lambda _: self.reset())
+        self.save_button.on_click(lambda _: self.save(self.save_path.value))
+        controls = W.HBox([self.ensemble, self.temperature, self.timestep, self.steps])
+        buttons = W.HBox([self.start_button, self.pause_button, self.stop_button, self.reset_button, self.save_path, self.save_button])
+        super().__init__([controls, buttons, self.status, self.view, self.figure, self.errors])
+
+    # ---- actions --------------------------------------------------------------------------
+    def start(self) -> Job:
+        """Start (or restart after Stop) a run from the initial structure."""
+        if self.job is not None and self.job.running:
+            self.job.resume()
+            self._sync_buttons()
+            return self.job
+        self.frames = []
+        self._clear_traces()
+        self.control = MDControl(temperature=self.temperature.value)
+        structure = self._batch
+        kwargs = dict(model=self.model, ensemble=self.ensemble.value, temperature=self.temperature.value, timestep=self.timestep.value,
+                      steps=self.steps.value, every=self.every, seed=self.seed, control=self.control)
+        self.job = Job(lambda: run_md(structure, **kwargs), self._on_frames, self._on_done).start()
+        self.status.value = "running"
+        self._sync_buttons()
+        return self.job
+
+    def pause(self) -> None:
+        if self.job is None:
+            return
+        if self.job.status == "paused":
+            self.job.resume()
+        else:
+            self.job.pause()
+        self._sync_buttons()
+
+    def stop(self) -> None:
+        """Stop the run; the frames so far are kept."""
+        if self.job is not None:
+            self.job.cancel()
+
+    def reset(self) -> None:
+        self.stop()
+        self.frames = []
+        self._clear_traces()
+        self.view.push_frame(self._batch.positions.numpy(), self._batch.cell[0].numpy())
+        self.view.flush()
+        self.status.value = "ready"
+
+    def save(self, path: str | os.PathLike) -> str:
+        """Write the frames so far to an extxyz (or any ASE format) file."""
+        import ase.io
+
+        if not self.frames:
+            raise ValueError("no frames to save: run the simulation first")
+        base = self._batch.to_ase()[0]
+        images = []
+        for f in self.frames:
+            atoms = base.copy()
+            atoms.positions, atoms.cell = f.positions, f.cell
+            atoms.info.update(step=f.step, time_fs=f.time, energy=f.energy, temperature_K=f.temperature, pressure_GPa=f.pressure)
+            images.append(atoms)
+        ase.io.write(os.fspath(path), images)
+        self.status.value = f"saved {len(images)} frames to {path}"
+        return os.fspath(path)
+
+    # ---- job callbacks (kernel thread) ----------------------------------------------------
+    def _on_temperature(self, change) -> None:
+        self.control.temperature = float(change["new"])  # read by the running integrator
+
+    def _on_frames(self, job: Job, frames: list[MDFrame]) -> None:
+        if job is not self.job:
+            return  # a stale job
+        self.frames.extend(frames)
+        last = frames[-1]
+        self.view.push_frame(last.positions, last.cell)
+        n = len(last.positions)
+        t = [f.time for f in self.frames]
+        ys = [[f.energy / n for f in self.frames], [f.kinetic_energy / n for f in self.frames], [f.total_energy / n for f in self.frames],
+              [f.temperature for f in self.frames], [f.pressure for f in self.frames]]
+        with self.figure.batch_update():
+            for trace, y in zip(self.figure.data, ys):
+                trace.x, trace.y = t, y
+        self.status.value = f"step {last.step}/{self.steps.value} &nbsp; T = {last.temperature:.0f} K &nbsp; E = {last.total_energy / n:.4f} eV/atom"
+
+    def _on_done(self, job: Job) -> None:
+        if job is not self.job:
+            return
+        self.view.flush()
+        if job.status == "error":
+            self.status.value = f"<b style='color:#b00'>stopped: {job.error}</b> ({len(self.frames)} frames kept)"
+            with self.errors:
+                print(job.error_traceback)
+        else:
+            self.status.value = f"{job.status}: {len(self.frames)} frames"
+        if self.frames:
+            self.view.show_frames(self.frames)
+        self._sync_buttons()
+
+    def _clear_traces(self) -> None:
+        with self.figure.batch_update():
+            for trace in self.figure.data:
+                trace.x, trace.y = [], []
+
+    def _sync_buttons(self) -> None:
+        running = self.job is not None and self.job.running
+        self.start_button.disabled = running and self.job.status == "running"
+        self.pause_button.disabled = not running
+        self.pause_button.description = "Resume" if running and self.job.status == "paused" else "Pause"
+        self.stop_button.disabled = not running
+        self.save_button.disabled = running or not self.frames
+        self.ensemble.disabled = self.timestep.disabled = self.steps.disabled = running
+
+    def trace(self, name: str) -> np.ndarray:
+        """The values of one trace ("E_pot", "E_kin", "E_tot", "T", "P")."""
+        names = [t.name for t in self.figure.data]
+        return np.asarray(self.figure.data[names.index(name)].y, dtype=float)
