@@ -1,0 +1,356 @@
+"""Convex hulls from a model: candidates, relaxation, formation energies, stability.
+
+pymatgen's PhaseDiagram does all hull geometry (formation energies, e_above_hull,
+decompositions); this module produces the entries. Offline candidates come from
+pymatgen's AFLOW prototype library by element substitution; every entry, the
+elemental references included, is relaxed with the same model, so all formation
+energies come from one model. Work is a generator (``iter_hull``) so a widget can
+fill the hull in as candidates finish; results are cached on disk (store.py).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
+from pymatgen.core import Composition, Element, Lattice, Structure
+from pymatgen.entries.computed_entries import ComputedEntry, ComputedStructureEntry
+
+from matwidgets.engine.atoms import AtomsBatch
+from matwidgets.engine.dynamics import SimulationError
+from matwidgets.engine.models import Potential, load_model
+from matwidgets.engine.optimize import iter_relax
+from matwidgets.engine.store import ResultStore, structure_key
+from matwidgets.errors import InvalidChemsysError, InvalidStructureError
+
+ANIONS = {"N", "P", "As", "O", "S", "Se", "Te", "F", "Cl", "Br", "I"}
+# Gases whose standard state is a diatomic molecule: the reference is the molecule in a
+# box, not the element forced into a metal prototype (which would bias every formation energy).
+DIMERS = {"H": 0.74, "N": 1.10, "O": 1.21, "F": 1.42, "Cl": 1.99}
+ATOMS_PER_CHUNK = 256  # candidates relaxed together; converged ones still cost, so keep chunks moderate
+
+
+def parse_chemsys(chemsys: str | Sequence[str]) -> list[str]:
+    """["Li", "Fe", "O"] from "Li-Fe-O" or a list; InvalidChemsysError on bad input."""
+    raw = chemsys.replace(" ", "").split("-") if isinstance(chemsys, str) else list(chemsys)
+    raw = [r for r in raw if r]
+    if not raw:
+        raise InvalidChemsysError(f"empty chemical system {chemsys!r}: give elements like 'Li-Fe-O'")
+    out = []
+    for sym in raw:
+        if not isinstance(sym, str) or not Element.is_valid_symbol(sym):
+            raise InvalidChemsysError(f"unknown element {sym!r} in chemical system {chemsys!r}")
+        if sym in out:
+            raise InvalidChemsysError(f"element {sym} appears twice in {chemsys!r}")
+        out.append(sym)
+    return out
+
+
+@dataclass
+class Candidate:
+    structure: Structure
+    source: str  # "prototype", "molecule", "user"
+    label: str  # AFLOW label, mineral or user name
+    meta: dict = field(default_factory=dict)
+
+
+@lru_cache(maxsize=4096)
+def _charge_balanced(formula: str) -> bool:
+    comp = Composition(formula).reduced_composition
+    try:
+        return bool(comp.oxi_state_guesses(max_sites=-50))
+    except ValueError:  # too many sites to enumerate: no common charge-balanced guess
+        return False
+
+
+def _prescale(s: Structure) -> Structure:
+    """Scale the cell so the closest pair sits at the sum of covalent radii (no overlaps)."""
+    from ase.data import covalent_radii
+
+    if len(s) == 1:
+        d = min(s.lattice.abc)
+        target = 2 * covalent_radii[s.species[0].Z]
+    else:
+        dm = s.distance_matrix + np.eye(len(s)) * 1e9
+        r = np.array([covalent_radii[sp.Z] for sp in s.species])
+        ratio = dm / (r[:, None] + r[None, :])
+        i, j = np.unravel_index(np.argmin(ratio), ratio.shape)
+        d, target = dm[i, j], r[i] + r[j]
+        # also consider an atom and its own periodic images
+        d_self = min(s.lattice.abc)
+        if d_self / (2 * r.max()) < ratio[i, j]:
+            d, target = d_self, 2 * r.max()
+    out = s.copy()
+    out.scale_lattice(s.volume * (target / d) ** 3)
+    return out
+
+
+def prototype_candidates(elements: Sequence[str], max_atoms: int = 40) -> list[Candidate]:
+    """Substitute the system's elements into pymatgen's AFLOW prototypes.
+
+    Every prototype with at most len(elements) species and at most max_atoms sites,
+    every assignment of distinct elements to its species; compositions with an anion
+    must have a charge-balanced oxidation-state guess. Diatomic gases get a molecule.
+    """
+    from pymatgen.analysis.prototypes._data import AFLOW_PROTOTYPE_LIBRARY
+
+    elements = list(elements)
+    has_anion = bool(ANIONS & set(elements))
+    out: list[Candidate] = []
+    seen: set = set()
+    for proto in AFLOW_PROTOTYPE_LIBRARY:
+        s0 = proto["snl"].structure
+        species = [el.symbol for el in s0.composition.elements]
+        if len(species) > len(elements) or len(s0) > max_atoms:
+            continue
+        tags = proto["tags"]
+        for combo in itertools.permutations(elements, len(species)):
+            mapping = dict(zip(species, combo))
+            if len(species) == 1 and combo[0] in DIMERS:
+                continue  # gases: the molecule below is the reference
+            formula = Composition({mapping[k]: v for k, v in s0.composition.get_el_amt_dict().items()}).formula
+            if len(species) > 1 and has_anion and ANIONS & set(combo) and not _charge_balanced(formula):
+                continue
+            key = (tags.get("aflow"), tuple(mapping[str(sp)] for sp in s0.species))
+            if key in seen:
+                continue
+            seen.add(key)
+            s = s0.copy()
+            s.replace_species({Element(k): Element(v) for k, v in mapping.items()})
+            out.append(Candidate(_prescale(s), "prototype", tags.get("aflow", ""), dict(tags)))
+    for el in elements:
+        if el in DIMERS:
+            out.append(Candidate(dimer(el), "molecule", f"{el}2 molecule", {"mineral": f"{el}2 gas"}))
+    return out
+
+
+def dimer(element: str, box: float = 12.0) -> Structure:
+    """A diatomic molecule in a cubic box larger than twice a 6 Å model cutoff... minus the bond."""
+    d = DIMERS[element]
+    return Structure(Lattice.cubic(box), [element, element], [[0, 0, 0], [d / box, 0, 0]], coords_are_cartesian=False)
+
+
+@dataclass
+class HullProgress:
+    """One step of ``iter_hull``: what finished since the last step and the totals."""
+
+    done: int
+    total: int
+    new_entries: list
+    new_failures: list
+    from_cache: bool = False
+
+
+class HullResult:
+    """Entries on a pymatgen PhaseDiagram, with failed candidates kept alongside."""
+
+    def __init__(self, entries: list, failed: list | None = None, elements: Sequence[str] | None = None):
+        from pymatgen.analysis.phase_diagram import PhaseDiagram
+
+        self.entries = list(entries)
+        self.failed = list(failed or [])
+        els = [Element(e) for e in elements] if elements else None
+        try:
+            self.phase_diagram = PhaseDiagram(self.entries, elements=els)
+        except ValueError as err:
+            raise InvalidChemsysError(f"cannot build a hull: {err}") from None
+
+    def e_above_hull(self, entry) -> float:
+        """Energy above the hull in eV/atom (0 for stable entries)."""
+        return float(self.phase_diagram.get_decomp_and_e_above_hull(entry, allow_negative=True)[1])
+
+    def formation_energy(self, entry) -> float:
+        return float(self.phase_diagram.get_form_energy_per_atom(entry))
+
+    def decomposition(self, entry) -> dict:
+        """{product entry: fraction} the entry decomposes into (itself when stable)."""
+        return self.phase_diagram.get_decomp_and_e_above_hull(entry, allow_negative=True)[0]
+
+    def reaction(self, entry) -> str:
+        """The balanced decomposition reaction, e.g. '2 LiFeO2 -> Li2O + Fe2O3'."""
+        from pymatgen.analysis.reaction_calculator import Reaction
+
+        products = [e.composition.reduced_composition for e in self.decomposition(entry)]
+        reactant = entry.composition.reduced_composition
+        if len(products) == 1 and products[0].almost_equals(reactant):
+            return f"{reactant.reduced_formula} is on the hull"
+        try:
+            return str(Reaction([reactant], products))
+        except Exception as err:  # pymatgen raises ReactionError when it cannot balance
+            return f"{reactant.reduced_formula} -> {' + '.join(p.reduced_formula for p in products)} ({err})"
+
+    @property
+    def stable_entries(self) -> list:
+        return sorted(self.phase_diagram.stable_entries, key=lambda e: e.composition.reduced_formula)
+
+    def to_dataframe(self):
+        import pandas as pd
+
+        rows = []
+        for e in self.entries:
+            rows.append({
+                "formula": e.composition.reduced_formula,
+                "n_atoms": e.composition.num_atoms,
+                "energy_per_atom": e.energy_per_atom,
+                "e_form": self.formation_energy(e),
+                "e_above_hull": self.e_above_hull(e),
+                "stable": e in self.phase_diagram.stable_entries,
+                "source": e.data.get("source", ""),
+                "prototype": e.data.get("label", ""),
+                "entry_id": e.entry_id,
+            })
+        for f in self.failed:
+            rows.append({"formula": f["formula"], "source": f.get("source", ""), "prototype": f.get("label", ""), "error": f["error"], "stable": False})
+        return pd.DataFrame(rows).sort_values(["stable", "e_above_hull"], ascending=[False, True], na_position="last", ignore_index=True)
+
+
+def _entry(structure: Structure, energy: float, cand: Candidate, key: str, converged: bool = True) -> ComputedStructureEntry:
+    return ComputedStructureEntry(structure, energy, entry_id=key[:12], data={"source": cand.source, "label": cand.label, "converged": converged, **cand.meta})
+
+
+def iter_hull(chemsys_or_entries, model: Potential | str | None = None, source="prototypes", max_atoms: int = 40, fmax: float = 0.1,
+              steps: int = 200, store: ResultStore | None = None, candidates: list[Candidate] | None = None) -> Iterator[HullProgress]:
+    """Relax candidates (cached) and yield HullProgress as chunks finish.
+
+    ``chemsys_or_entries``: "Li-Fe-O", ["Li", "Fe", "O"], or a list of pymatgen
+    (Computed)Entries / Structures / (structure, energy) pairs.
+    """
+    elements, given, cands = _inputs(chemsys_or_entries, source, max_atoms)
+    if candidates is not None:
+        cands = candidates
+    if given:
+        yield HullProgress(0, len(cands), given, [], from_cache=True)
+    if not cands:
+        return
+    model = load_model() if model is None else load_model(model) if isinstance(model, str) else model
+    store = store if store is not None else ResultStore()
+    settings = (model.model_id, f"fmax={fmax}", f"steps={steps}")
+    keys = [structure_key(c.structure, *settings) for c in cands]
+    done, todo = 0, []
+    cached_entries, cached_fail = [], []
+    for cand, key in zip(cands, keys):
+        hit = store.get(key)
+        if hit is None:
+            todo.append((cand, key))
+        elif hit["status"] == "ok":
+            cached_entries.append(_entry(hit["structure"], hit["energy"], cand, key, hit["meta"].get("converged", True)))
+        else:
+            cached_fail.append(_failure(cand, key, hit["error"]))
+    done = len(cached_entries) + len(cached_fail)
+    if done:
+        yield HullProgress(done, len(cands), cached_entries, cached_fail, from_cache=True)
+    for chunk in _chunks(todo, ATOMS_PER_CHUNK):
+        entries, failures, rows = _relax_chunk(chunk, model, fmax, steps)
+        store.put_many(rows)
+        done += len(chunk)
+        yield HullProgress(done, len(cands), entries, failures)
+
+
+def hull_for(chemsys_or_entries, model: Potential | str | None = None, source="prototypes", **kw) -> HullResult:
+    """The convex hull of a chemical system (see ``iter_hull`` for the arguments)."""
+    entries, failed = [], []
+    elements = None
+    if isinstance(chemsys_or_entries, str) or (isinstance(chemsys_or_entries, (list, tuple)) and all(isinstance(x, str) for x in chemsys_or_entries)):
+        elements = parse_chemsys(chemsys_or_entries)
+    for step in iter_hull(chemsys_or_entries, model, source, **kw):
+        entries.extend(step.new_entries)
+        failed.extend(step.new_failures)
+    return HullResult(entries, failed, elements)
+
+
+def _failure(cand: Candidate, key: str, error: str) -> dict:
+    return {"formula": cand.structure.composition.reduced_formula, "source": cand.source, "label": cand.label, "error": error, "key": key, "structure": cand.structure}
+
+
+def _chunks(items: list, max_atoms: int) -> Iterator[list]:
+    chunk, n = [], 0
+    for item in sorted(items, key=lambda x: len(x[0].structure)):
+        if chunk and n + len(item[0].structure) > max_atoms:
+            yield chunk
+            chunk, n = [], 0
+        chunk.append(item)
+        n += len(item[0].structure)
+    if chunk:
+        yield chunk
+
+
+def _relax_chunk(chunk, model, fmax, steps):
+    """Relax a chunk together; if it fails, one by one so only the culprit is marked failed."""
+    try:
+        results = _relax_batch([c.structure for c, _ in chunk], model, fmax, steps)
+    except (SimulationError, InvalidStructureError, RuntimeError) as err:
+        if len(chunk) > 1:
+            parts = [_relax_chunk([item], model, fmax, steps) for item in chunk]
+            return [x for p in parts for x in p[0]], [x for p in parts for x in p[1]], [x for p in parts for x in p[2]]
+        results = [err]
+    entries, failures, rows = [], [], []
+    for (cand, key), res in zip(chunk, results):
+        if isinstance(res, Exception):
+            fail = _failure(cand, key, f"{type(res).__name__}: {res}")
+            failures.append(fail)
+            rows.append((key, "failed", cand.structure, None, fail["error"], {}))
+            continue
+        structure, energy, converged = res
+        entries.append(_entry(structure, energy, cand, key, converged))
+        rows.append((key, "ok", structure, energy, None, {"converged": converged}))
+    return entries, failures, rows
+
+
+def _relax_batch(structures, model, fmax, steps):
+    batch = AtomsBatch.from_structures(structures, device=model.device)
+    last = None
+    for last in iter_relax(batch, model, fmax=fmax, steps=steps, relax_cell=True):
+        pass
+    out = []
+    for k, s in enumerate(last.batch.to_structures()):
+        e = float(last.energy[k])
+        if not np.isfinite(e) or e / len(s) < -50:
+            out.append(SimulationError(f"unphysical energy {e / len(s):.3g} eV/atom"))
+        else:
+            out.append((s, e, bool(last.converged[k])))
+    return out
+
+
+def _inputs(chemsys_or_entries, source, max_atoms):
+    """(elements, ready entries, candidates to relax) from what the user passed."""
+    if isinstance(chemsys_or_entries, str) or (isinstance(chemsys_or_entries, (list, tuple)) and chemsys_or_entries and all(isinstance(x, str) for x in chemsys_or_entries)):
+        elements = parse_chemsys(chemsys_or_entries)
+        if source == "prototypes":
+            return elements, [], prototype_candidates(elements, max_atoms)
+        if source == "mp":
+            return elements, _mp_entries(elements), []
+        raise ValueError(f"unknown source {source!r}: use 'prototypes' or 'mp', or pass entries/structures")
+    items = list(chemsys_or_entries) if isinstance(chemsys_or_entries, (list, tuple)) else []
+    if not items:
+        raise InvalidChemsysError("nothing to build a hull from: pass a chemical system like 'Li-Fe-O' or a list of entries/structures")
+    given, cands = [], []
+    for k, item in enumerate(items):
+        if isinstance(item, ComputedEntry):
+            given.append(item)
+        elif isinstance(item, tuple) and len(item) == 2:
+            s, e = item
+            given.append(ComputedStructureEntry(s, float(e), entry_id=f"user-{k}", data={"source": "user", "label": f"user {k}"}))
+        elif isinstance(item, Structure):
+            cands.append(Candidate(item, "user", f"user {k}"))
+        else:
+            raise InvalidStructureError(f"item {k} is a {type(item).__name__}: pass Structures, ComputedEntries or (structure, energy) pairs")
+    elements = sorted({el.symbol for e in given for el in e.composition.elements} | {el.symbol for c in cands for el in c.structure.composition.elements})
+    if cands and not given:  # user structures: add elemental references from the same model
+        cands += [c for c in prototype_candidates(elements, max_atoms) if len(c.structure.composition.elements) == 1]
+    return elements, given, cands
+
+
+def _mp_entries(elements):
+    key = os.environ.get("MP_API_KEY")
+    if not key:
+        raise RuntimeError("source='mp' needs a Materials Project API key in MP_API_KEY (and `pip install matwidgets[mp]`)")
+    try:
+        from mp_api.client import MPRester
+    except ImportError:
+        raise RuntimeError("source='mp' needs the mp-api package: pip install 'matwidgets[mp]'") from None
+    with MPRester(key) as mpr:
+        return mpr.get_entries_in_chemsys(elements)

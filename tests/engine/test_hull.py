@@ -1,0 +1,151 @@
+"""Hull engine: candidates, pymatgen agreement, cache, resume, failures recorded."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from pymatgen.analysis.phase_diagram import PhaseDiagram
+from pymatgen.core import Composition, Lattice, Structure
+from pymatgen.entries.computed_entries import ComputedEntry
+
+import matwidgets as mw
+from matwidgets.engine.atoms import AtomsBatch
+from matwidgets.engine.hull import HullResult, hull_for, iter_hull, parse_chemsys, prototype_candidates
+from matwidgets.engine.store import ResultStore
+
+
+class Counting(mw.LennardJones):
+    """LJ that counts evaluations and returns NaN for any structure holding Cs (a failing candidate)."""
+
+    def __init__(self):
+        super().__init__(epsilon=0.05, sigma=2.3, cutoff=6.0)
+        self.calls = 0
+
+    def compute(self, batch, **kw):
+        self.calls += 1
+        out = super().compute(batch, **kw)
+        bad = torch.zeros(batch.n_systems, dtype=torch.bool).index_fill(0, batch.system_idx[batch.numbers == 55], True)
+        out["energy"] = torch.where(bad, torch.nan, out["energy"])
+        return out
+
+
+def test_parse_chemsys_errors():
+    assert parse_chemsys("Li-Fe-O") == ["Li", "Fe", "O"]
+    assert parse_chemsys(["Ba", "Ti"]) == ["Ba", "Ti"]
+    for bad, msg in [("Li-Xx-O", "unknown element 'Xx'"), ("", "empty"), ("Li-Li", "twice"), ([], "empty")]:
+        with pytest.raises(mw.InvalidChemsysError, match=msg):
+            parse_chemsys(bad)
+
+
+def test_candidates_only_requested_elements_charge_balanced_valid():
+    cands = prototype_candidates(["Li", "Fe", "O"], max_atoms=12)
+    assert len(cands) > 50
+    for c in cands:
+        els = {e.symbol for e in c.structure.composition.elements}
+        assert els <= {"Li", "Fe", "O"}
+        assert len(c.structure) <= 12
+        if len(els) > 1 and "O" in els:
+            assert c.structure.composition.oxi_state_guesses(max_sites=-50), c.structure.composition
+    AtomsBatch.from_structures([c.structure for c in cands])  # validation passes for all
+    assert any(c.source == "molecule" and c.structure.composition.reduced_formula == "O2" for c in cands)
+    assert not any(c.structure.composition.reduced_formula == "O2" and c.source == "prototype" for c in cands)
+    # a metal-only system has no charge constraint; a made-up anion-bearing formula is rejected
+    assert not any(c.structure.composition.reduced_formula == "LiO3" for c in cands)
+
+
+def test_hull_agrees_with_pymatgen():
+    entries = [ComputedEntry(Composition(f), e) for f, e in
+               [("Li", -1.9), ("Fe", -8.3), ("O2", -9.8), ("Li2O", -14.3), ("Fe2O3", -38.0), ("LiFeO2", -25.0), ("Li5FeO4", -47.5), ("FeO", -16.0)]]
+    res = HullResult(entries)
+    pd = PhaseDiagram(entries)
+    for e in entries:
+        assert res.e_above_hull(e) == pytest.approx(pd.get_e_above_hull(e), abs=1e-12)
+        assert {x.composition.reduced_formula for x in res.decomposition(e)} == {x.composition.reduced_formula for x in pd.get_decomposition(e.composition)}
+        assert res.formation_energy(e) == pytest.approx(pd.get_form_energy_per_atom(e))
+    unstable = next(e for e in entries if res.e_above_hull(e) > 1e-6)
+    rxn = res.reaction(unstable)
+    assert "->" in rxn and unstable.composition.reduced_formula in rxn
+    df = res.to_dataframe()
+    assert set(df.formula) == {e.composition.reduced_formula for e in entries}
+    assert df.iloc[0].stable
+
+
+def small_candidates():
+    from matwidgets.engine.hull import Candidate
+
+    s = lambda species, a, coords: Structure.from_spacegroup("Fm-3m", Lattice.cubic(a), species, coords)
+    return [
+        Candidate(s(["Na"], 4.6, [[0, 0, 0]]), "prototype", "fcc"),
+        Candidate(s(["Cl"], 4.6, [[0, 0, 0]]), "prototype", "fcc"),
+        Candidate(s(["Na", "Cl"], 5.0, [[0, 0, 0], [0.5, 0.5, 0.5]]), "prototype", "rocksalt"),
+        Candidate(s(["Cs", "Cl"], 5.0, [[0, 0, 0], [0.5, 0.5, 0.5]]), "prototype", "rocksalt"),
+        Candidate(Structure(Lattice.cubic(3.0), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]), "prototype", "CsCl"),
+    ]
+
+
+def test_cache_prevents_recomputation_and_records_failures(tmp_path):
+    store = ResultStore(tmp_path / "r.db")
+    model = Counting()
+    res = hull_for(["Na", "Cl"], model, candidates=small_candidates(), store=store, steps=50)
+    assert model.calls > 0
+    assert len(res.entries) == 4 and len(res.failed) == 1
+    assert res.failed[0]["formula"] == "CsCl" and "NaN" in res.failed[0]["error"] or "exploded" in res.failed[0]["error"]
+    assert "CsCl" not in {e.composition.reduced_formula for e in res.phase_diagram.all_entries}
+    df = res.to_dataframe()
+    assert df[df.formula == "CsCl"].error.notna().all()
+    calls = model.calls
+    again = hull_for(["Na", "Cl"], model, candidates=small_candidates(), store=store, steps=50)
+    assert model.calls == calls  # nothing recomputed, the failure included
+    assert len(again.failed) == 1
+    for a, b in zip(sorted(res.entries, key=lambda e: e.entry_id), sorted(again.entries, key=lambda e: e.entry_id)):
+        assert a.energy == pytest.approx(b.energy, abs=1e-9)
+
+
+def test_interrupted_run_resumes(tmp_path, monkeypatch):
+    import matwidgets.engine.hull as hull
+
+    monkeypatch.setattr(hull, "ATOMS_PER_CHUNK", 4)  # several chunks
+    store = ResultStore(tmp_path / "r.db")
+    model = Counting()
+    gen = iter_hull(["Na", "Cl"], model, candidates=small_candidates(), store=store, steps=50)
+    first = next(gen)
+    gen.close()  # the user pressed Stop after one chunk
+    assert 0 < first.done < first.total
+    partial_calls = model.calls
+    model.calls = 0
+    steps = list(iter_hull(["Na", "Cl"], model, candidates=small_candidates(), store=store, steps=50))
+    assert steps[0].from_cache and steps[0].done == first.done
+    assert steps[-1].done == steps[-1].total
+    assert 0 < model.calls  # only the rest was computed
+    assert partial_calls > 0
+
+
+def test_user_structures_and_pairs():
+    nacl = Structure.from_spacegroup("Fm-3m", Lattice.cubic(5.6), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    na = Structure.from_spacegroup("Im-3m", Lattice.cubic(4.2), ["Na"], [[0, 0, 0]])
+    cl = Structure(Lattice.cubic(10), ["Cl", "Cl"], [[0, 0, 0], [0.2, 0, 0]])
+    res = HullResult(hull_for([(nacl, -27.0), (na, -2.6), (cl, -3.6)]).entries)
+    e = next(x for x in res.entries if x.composition.reduced_formula == "NaCl")
+    assert res.formation_energy(e) == pytest.approx((-27.0 / 8) - 0.5 * (-1.3) - 0.5 * (-1.8))
+    with pytest.raises(mw.InvalidStructureError, match="item 0"):
+        hull_for([42])
+
+
+def test_mp_source_needs_key(monkeypatch):
+    monkeypatch.delenv("MP_API_KEY", raising=False)
+    with pytest.raises(RuntimeError, match="MP_API_KEY"):
+        hull_for("Li-O", source="mp")
+
+
+def test_chgnet_li_o_formation_energy(tmp_path):
+    """A chemistry check: chgnet's Li2O formation energy is near experiment (-2.07 eV/atom)."""
+    from matwidgets.engine.hull import Candidate, dimer
+
+    li2o = Structure.from_spacegroup("Fm-3m", Lattice.cubic(4.62), ["O", "Li"], [[0, 0, 0], [0.25, 0.25, 0.25]])
+    li = Structure.from_spacegroup("Im-3m", Lattice.cubic(3.44), ["Li"], [[0, 0, 0]])
+    cands = [Candidate(li2o, "prototype", "antifluorite"), Candidate(li, "prototype", "bcc"), Candidate(dimer("O"), "molecule", "O2")]
+    res = hull_for("Li-O", mw.load_model("chgnet", device="cpu"), candidates=cands, store=ResultStore(tmp_path / "c.db"))
+    e = next(x for x in res.entries if x.composition.reduced_formula == "Li2O")
+    assert -2.4 < res.formation_energy(e) < -1.8
+    assert res.e_above_hull(e) == 0
