@@ -1,6 +1,7 @@
 """matwidgets: reactive Jupyter widgets for machine-learned materials science."""
 
 from matwidgets.engine.atoms import AtomsBatch, read_structure
+from matwidgets.engine.hull import HullResult, hull_for
 from matwidgets.engine.dynamics import MDControl, MDFrame, SimulationError, run_md
 from matwidgets.engine.models import Potential, load_model
 from matwidgets.engine.models.pair import LennardJones, Morse
@@ -8,6 +9,7 @@ from matwidgets.engine.models.schnet import SchNet
 from matwidgets.engine.optimize import RelaxResult, relax
 from matwidgets.engine.predict import Prediction, predict
 from matwidgets.errors import InvalidChemsysError, InvalidStructureError
+from matwidgets.widgets.hull_explorer import HullExplorer
 from matwidgets.widgets.md_player import MDPlayer
 from matwidgets.widgets.structure_view import StructureView
 
@@ -15,6 +17,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AtomsBatch",
+    "HullExplorer",
+    "HullResult",
     "InvalidChemsysError",
     "InvalidStructureError",
     "LennardJones",
@@ -28,6 +32,7 @@ __all__ = [
     "SchNet",
     "SimulationError",
     "StructureView",
+    "hull_for",
     "load_model",
     "predict",
     "read_structure",

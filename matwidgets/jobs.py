@@ -83,8 +83,10 @@ class Job:
 
         When the event loop is not running (no kernel), it is run here meanwhile.
         """
+        if self.loop.is_running() and _on_loop_thread(self.loop):
+            raise RuntimeError("Job.wait() would block the kernel that delivers the results: use `await job.wait_async()` in a notebook")
         deadline = None if timeout is None else time.monotonic() + timeout
-        while not (self._finished.is_set() and self.status in ("done", "cancelled", "error")):
+        while not self.finished:
             if deadline is not None and time.monotonic() > deadline:
                 return False
             if not self.loop.is_running():
@@ -92,6 +94,20 @@ class Job:
             else:
                 time.sleep(0.01)
         return True
+
+    async def wait_async(self, timeout: float | None = None) -> bool:
+        """In a notebook: ``await job.wait_async()`` lets the kernel deliver meanwhile."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self.finished:
+            if deadline is not None and time.monotonic() > deadline:
+                return False
+            await asyncio.sleep(0.02)
+        return True
+
+    @property
+    def finished(self) -> bool:
+        """True once the worker ended and its last delivery and on_done ran."""
+        return self._finished.is_set() and self.status in ("done", "cancelled", "error")
 
     # ---- worker thread ----------------------------------------------------------------
     def _work(self) -> None:
@@ -139,6 +155,13 @@ class Job:
         self.status = outcome
         if self._on_done is not None:
             self._on_done(self)
+
+
+def _on_loop_thread(loop: asyncio.AbstractEventLoop) -> bool:
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False
 
 
 def _kernel_loop() -> asyncio.AbstractEventLoop:

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
+
 import numpy as np
 import pytest
 from pymatgen.core import Lattice, Structure
+
+# tests (and the notebook kernels they start) never read or write the user's cache
+os.environ.setdefault("MATWIDGETS_CACHE", tempfile.mkdtemp(prefix="mw-test-cache-"))
 
 
 @pytest.fixture

@@ -36,6 +36,52 @@ NOTEBOOKS: dict[str, list[tuple[str, str]]] = {
         ("code", "rattled = si.copy()\nrattled.perturb(0.1)\nq = mw.predict(rattled, model)[0]\n"
                  "print(\"max |F| =\", round(q.max_force, 3), \"eV/Å; magnetic moments (mu_B):\", q.magmoms.round(3))"),
     ],
+    "02_convex_hull.ipynb": [
+        ("md", "# Convex hulls from a pretrained model\n\n"
+               "`HullExplorer` builds candidates from pymatgen's AFLOW prototype library by element substitution "
+               "(charge-balanced when the system holds an anion; O2, N2, ... as molecules), relaxes each with the model "
+               "in batches, and places them on pymatgen's `PhaseDiagram`. Points appear as candidates finish; results are "
+               "cached on disk, so the second time is instant.\n\n"
+               "Here a small Li-O run (cells of at most 8 atoms) keeps the tutorial fast on a laptop CPU. "
+               "`mw.HullExplorer(\"Li-Fe-O\")` is the full thing (minutes on a CPU the first time)."),
+        ("code", "import matwidgets as mw\n\nexplorer = mw.HullExplorer(\"Li-O\", max_atoms=8, steps=60)\nexplorer"),
+        ("code", "await explorer.job.wait_async()  # the kernel stays free while it computes; this just waits here\n"
+                 "explorer.to_dataframe().head(8)"),
+        ("md", "Click a point: its structure, space group, formation energy, energy above the hull and decomposition reaction "
+               "appear beside the plot, and the entry is in `explorer.selected`. The slider hides unstable points without recomputing."),
+        ("code", "li2o = next(e for e in explorer.result.stable_entries if e.composition.reduced_formula == \"Li2O\")\n"
+                 "explorer.select(li2o)\nprint(explorer.result.formation_energy(li2o), \"eV/atom (experiment: -2.07)\")"),
+        ("md", "Add your own candidate: it is relaxed with the same model and placed on the hull live."),
+        ("code", "from pymatgen.core import Lattice, Structure\n\n"
+                 "peroxide = Structure.from_spacegroup(\"P6_3/mmc\", Lattice.hexagonal(3.14, 7.65), [\"Li\", \"Li\", \"O\"],\n"
+                 "                                     [[0, 0, 0.25], [1/3, 2/3, 0.25], [1/3, 2/3, 0.85]])\n"
+                 "out = explorer.add(peroxide, name=\"Li2O2 (peroxide)\")\n"
+                 "print(f\"E_hull = {1000 * out['e_above_hull']:.0f} meV/atom;\", out[\"reaction\"])"),
+        ("md", "The same without a widget (cached now, so instant), and a standalone HTML export:"),
+        ("code", "result = mw.hull_for(\"Li-O\", max_atoms=8, steps=60)\n"
+                 "[(e.composition.reduced_formula, round(result.formation_energy(e), 3)) for e in result.stable_entries]"),
+        ("code", "explorer.to_html(\"li_o_hull.html\")"),
+    ],
+    "03_molecular_dynamics.ipynb": [
+        ("md", "# Relax and run molecular dynamics live\n\n"
+               "The engine integrates many systems at once (velocity Verlet, Langevin or Nose-Hoover NVT, NPT with a "
+               "stochastic cell-rescaling barostat) and relaxes with FIRE. `MDPlayer` runs it in the background and streams "
+               "frames to the viewer and the traces."),
+        ("code", "import matwidgets as mw\nfrom pymatgen.core import Lattice, Structure\n\n"
+                 "si = Structure.from_spacegroup(\"Fd-3m\", Lattice.cubic(5.6), [\"Si\"], [[0, 0, 0]])  # a little too large\n"
+                 "res = mw.relax(si)\nprint(f\"a = {res.structure.lattice.a:.3f} Å after {res.steps} FIRE steps, converged={res.converged}\")"),
+        ("code", "player = mw.MDPlayer(res.structure, ensemble=\"nvt\", temperature=600, timestep=2.0, steps=150, every=5, seed=0)\n"
+                 "player"),
+        ("md", "Press **Start** (or call `player.start()`). The temperature slider acts on the running simulation; "
+               "**Stop** keeps the frames; afterwards the viewer plays the trajectory back with a slider."),
+        ("code", "job = player.start()\nawait job.wait_async()\nprint(job.status, len(player.frames), \"frames\")"),
+        ("code", "player.save(\"si_600K.extxyz\")"),
+        ("md", "Without a widget: `run_md` is a generator of frames. In NVE the total energy is conserved:"),
+        ("code", "import numpy as np\n\n"
+                 "frames = list(mw.run_md(res.structure, ensemble=\"nve\", temperature=300, timestep=1.0, steps=100, every=10, seed=1))\n"
+                 "e = np.array([f.total_energy for f in frames]) / len(res.structure)\n"
+                 "print(f\"total energy drift over 100 fs: {np.ptp(e) * 1000:.2f} meV/atom\")"),
+    ],
 }
 
 

@@ -58,7 +58,7 @@ class Lab:
              f"--IdentityProvider.token={self.token}", f"--ServerApp.root_dir={root}", "--LabApp.expose_app_in_browser=True",
              "--ServerApp.open_browser=False", "--LabServerApp.workspaces_dir=" + str(root / ".ws")]
             + (["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []),
-            stdout=log, stderr=subprocess.STDOUT, cwd=root, env=env,
+            stdout=log, stderr=subprocess.STDOUT, cwd=root, env={**env, "PYTHONPATH": str(Path(__file__).resolve().parents[2]) + os.pathsep + env.get("PYTHONPATH", "")},
         )
         deadline = time.time() + 90
         while time.time() < deadline:
