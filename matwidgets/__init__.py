@@ -1,6 +1,7 @@
 """matwidgets: reactive Jupyter widgets for machine-learned materials science."""
 
 from matwidgets.engine.atoms import AtomsBatch, read_structure
+from matwidgets.engine.explain import Attribution, explain
 from matwidgets.engine.hull import HullResult, hull_for
 from matwidgets.engine.dynamics import MDControl, MDFrame, SimulationError, run_md
 from matwidgets.engine.models import Potential, load_model
@@ -11,11 +12,13 @@ from matwidgets.engine.predict import Prediction, predict
 from matwidgets.errors import InvalidChemsysError, InvalidStructureError
 from matwidgets.widgets.hull_explorer import HullExplorer
 from matwidgets.widgets.md_player import MDPlayer
+from matwidgets.widgets.shap_view import ShapView
 from matwidgets.widgets.structure_view import StructureView
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Attribution",
     "AtomsBatch",
     "HullExplorer",
     "HullResult",
@@ -30,8 +33,10 @@ __all__ = [
     "Prediction",
     "RelaxResult",
     "SchNet",
+    "ShapView",
     "SimulationError",
     "StructureView",
+    "explain",
     "hull_for",
     "load_model",
     "predict",

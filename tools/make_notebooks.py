@@ -82,6 +82,28 @@ NOTEBOOKS: dict[str, list[tuple[str, str]]] = {
                  "e = np.array([f.total_energy for f in frames]) / len(res.structure)\n"
                  "print(f\"total energy drift over 100 fs: {np.ptp(e) * 1000:.2f} meV/atom\")"),
     ],
+    "04_explain_with_shap.ipynb": [
+        ("md", "# Which atoms make a prediction? SHAP attributions\n\n"
+               "Shapley values split a prediction among *players* (atoms, symmetry orbits or coordination motifs) by averaging "
+               "each player's marginal contribution over all coalitions. A *masker* says what an absent atom means: "
+               "`remove` deletes it from the cell, `substitute` replaces it by a reference element, `model` (native SchNet) "
+               "masks it inside the network. The values always add up to f(full) - f(baseline)."),
+        ("code", "import matwidgets as mw\nfrom pymatgen.core import Lattice, Structure\n\n"
+                 "sto = Structure.from_spacegroup(\"Pm-3m\", Lattice.cubic(3.905), [\"Sr\", \"Ti\", \"O\"], [[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0]])\n"
+                 "sto.make_supercell([2, 1, 1])\nsto.replace(0, \"Ba\")  # one Ba on an Sr site\n"
+                 "a = mw.explain(sto, target=\"energy_per_atom\")\n"
+                 "print(f\"{a.n_evaluations} coalitions, sum-rule residual {a.residual:.1e}\")\na.top(5)"),
+        ("md", "The widget colours atoms by their value (zero-centred, red = raises the energy, blue = lowers it) "
+               "and lists the largest contributions; hover a bar to highlight its atoms. Change the players, masker or target "
+               "and it recomputes in the background."),
+        ("code", "shap_view = mw.ShapView(sto)\nshap_view"),
+        ("code", "await shap_view.job.wait_async()\nshap_view.attribution.top(3)"),
+        ("md", "Compare with the model's own per-atom energies (CHGNet has a per-site energy readout); "
+               "the two agree in sign but need not be equal: SHAP averages over all environments an atom could be missing from."),
+        ("code", "import numpy as np\n\nnp.c_[a.per_atom() * len(sto), a.model_atom_energies].round(3)"),
+        ("md", "Symmetry-equivalent atoms as one player (exact Shapley values over orbits):"),
+        ("code", "orbits = mw.explain(sto, group=\"orbit\")\nlist(zip(orbits.names, orbits.values.round(4)))"),
+    ],
 }
 
 

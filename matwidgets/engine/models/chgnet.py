@@ -101,7 +101,7 @@ class CHGNetPotential(Potential):
         self.check_numbers(batch)
         model = self.model
         graphs = self.graphs(batch)
-        with torch.enable_grad():
+        with torch.set_grad_enabled(forces or stress):
             for g in graphs:
                 g.atom_frac_coord.requires_grad_(forces)
             bg = BatchedGraph.from_graphs(graphs, model.bond_basis_expansion, model.angle_basis_expansion, compute_stress=stress)
