@@ -12,7 +12,10 @@ from matwidgets.engine.predict import Prediction, predict
 from matwidgets.errors import InvalidChemsysError, InvalidStructureError
 from matwidgets.widgets.hull_explorer import HullExplorer
 from matwidgets.widgets.md_player import MDPlayer
+from matwidgets.widgets.periodic_table import PeriodicTable
+from matwidgets.widgets.property_panel import PropertyPanel
 from matwidgets.widgets.shap_view import ShapView
+from matwidgets.widgets.structure_builder import StructureBuilder
 from matwidgets.widgets.structure_view import StructureView
 
 __version__ = "0.1.0"
@@ -30,11 +33,14 @@ __all__ = [
     "MDPlayer",
     "Morse",
     "Potential",
+    "PeriodicTable",
     "Prediction",
+    "PropertyPanel",
     "RelaxResult",
     "SchNet",
     "ShapView",
     "SimulationError",
+    "StructureBuilder",
     "StructureView",
     "explain",
     "hull_for",

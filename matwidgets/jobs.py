@@ -34,7 +34,7 @@ class Job:
         self.id = next(_ids)
         self._make_gen, self._on_items, self._on_done = make_gen, on_items, on_done
         self.interval = 1.0 / rate
-        self.loop = loop or _kernel_loop()
+        self.loop = loop or kernel_loop()
         self.status = "idle"
         self.error: BaseException | None = None
         self.error_traceback = ""
@@ -164,7 +164,7 @@ def _on_loop_thread(loop: asyncio.AbstractEventLoop) -> bool:
         return False
 
 
-def _kernel_loop() -> asyncio.AbstractEventLoop:
+def kernel_loop() -> asyncio.AbstractEventLoop:
     """The loop of the calling (kernel) thread: ipykernel runs one; scripts get a new one."""
     try:
         return asyncio.get_running_loop()

@@ -104,6 +104,26 @@ NOTEBOOKS: dict[str, list[tuple[str, str]]] = {
         ("md", "Symmetry-equivalent atoms as one player (exact Shapley values over orbits):"),
         ("code", "orbits = mw.explain(sto, group=\"orbit\")\nlist(zip(orbits.names, orbits.values.round(4)))"),
     ],
+    "05_build_and_predict.ipynb": [
+        ("md", "# Build a crystal and watch its predicted properties\n\n"
+               "`StructureBuilder` starts from pymatgen's AFLOW prototypes (search by mineral, Pearson symbol, Strukturbericht "
+               "designation or AFLOW label), from common lattices, from an uploaded file or from a structure you pass in. "
+               "Edits keep the crystal system's constraints, invalid edits are refused, and everything can be undone. "
+               "`PropertyPanel` follows the builder and recomputes after each edit."),
+        ("code", "import matwidgets as mw\nimport ipywidgets as W\n\n"
+                 "builder = mw.StructureBuilder()\nbuilder.load_lattice(\"perovskite\", [\"Sr\", \"Ti\", \"O\"], 3.905)\n"
+                 "panel = mw.PropertyPanel(builder)\nW.HBox([builder, panel])"),
+        ("md", "Pick atoms in the view and an element in the periodic table, then **Substitute picked** "
+               "(tick *whole orbit* to replace all symmetry-equivalent atoms). The same from Python:"),
+        ("code", "builder.make_supercell([2, 1, 1])\nbuilder.substitute([0], \"Ba\")\n"
+                 "await panel.job.wait_async() if panel.job else None\nbuilder.structure.composition.reduced_formula"),
+        ("code", "import asyncio\n\nawait asyncio.sleep(0.2)  # the panel refreshes after a short debounce\nawait panel.job.wait_async()\n"
+                 "{k: v for k, v in panel.properties.items() if k in (\"energy_per_atom\", \"e_form\", \"pressure\", \"spacegroup\")}"),
+        ("md", "An invalid edit is refused and nothing is lost:"),
+        ("code", "try:\n    builder.add_atom(\"O\", [0.0, 0.0, 0.01])  # on top of atom 0\nexcept mw.InvalidStructureError as err:\n"
+                 "    print(\"refused:\", err)\nbuilder.undo()\nbuilder.structure.composition.reduced_formula"),
+        ("code", "job = panel.compute_bulk_modulus()\nawait job.wait_async()\nprint(f\"B = {panel.properties['bulk_modulus']:.0f} GPa\")"),
+    ],
 }
 
 

@@ -1,0 +1,109 @@
+"""StructureBuilder and PropertyPanel, Python side."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import pytest
+
+import matwidgets as mw
+
+
+def test_builder_edits_undo_redo_and_refusal(tmp_path):
+    b = mw.StructureBuilder()
+    start = b.structure
+    b.make_supercell([2, 1, 1])
+    b.substitute([0], "K")
+    edited = b.structure
+    assert edited.composition["K"] == 1 and len(edited) == 16
+    assert b.view.n_atoms == 16
+    with pytest.raises(mw.InvalidStructureError):
+        b.add_atom("Na", [0.001, 0.0, 0.0])  # on top of atom 0
+    assert b.structure == edited  # nothing lost
+    b.undo()
+    b.undo()
+    assert b.structure == start
+    b.redo()
+    assert len(b.structure) == 16 and b.structure.composition["K"] == 0
+    # the UI path shows the refusal as a message
+    b.view.selected = [0]
+    b.table.selected = "Na"
+    b.set_lattice(a=11.28)
+    b._ui(lambda: b.set_lattice(a=0.2))()
+    assert "refused" in b.message.value and b.structure.lattice.a == pytest.approx(11.28)
+    assert "data_" in b.to_cif() and "direct" in b.to_poscar().lower()
+    path = b.export(tmp_path / "x.cif")
+    assert mw.read_structure(path).composition == b.structure.composition
+
+
+def test_builder_prototype_lattice_and_file(tmp_path):
+    b = mw.StructureBuilder()
+    b.query.value = "perovskite"
+    assert b.matches.options
+    b.load_lattice("perovskite", ["Ba", "Ti", "O"], 4.0)
+    assert b.structure.composition.reduced_formula == "BaTiO3"
+    assert [w.disabled for w in b.params.values()] == [False, True, True, True, True, True]
+    b.structure.to(filename=str(tmp_path / "s.cif"))
+    b.load_file(tmp_path / "s.cif")
+    assert len(b.structure) == 5
+    assert b.table.highlight == ["Ba", "O", "Ti"]
+
+
+def run_loop_until(loop, cond, timeout=60):
+    async def wait():
+        for _ in range(int(timeout / 0.02)):
+            if cond():
+                return True
+            await asyncio.sleep(0.02)
+        return False
+
+    return loop.run_until_complete(wait())
+
+
+def test_panel_follows_builder_edits_and_cancels_stale():
+    lj = mw.LennardJones(0.01, 2.5, 6.0)
+    b = mw.StructureBuilder()
+    panel = mw.PropertyPanel(b, model=lj, references={"Na": -0.01, "Cl": -0.02, "K": -0.01})
+    loop = panel.job.loop
+    assert run_loop_until(loop, lambda: "e_form" in panel.properties)
+    first = panel.properties["energy_per_atom"]
+    assert panel.properties["spacegroup"].startswith("Fm-3m")
+    b.strain(3.0)
+    b.strain(3.0)  # two quick edits: one computation for the last one
+    assert run_loop_until(loop, lambda: panel.properties.get("volume_per_atom", 0) > b.structure.volume / len(b.structure) - 1e-6 and panel.job.finished)
+    assert panel.properties["energy_per_atom"] != first
+    ref = mw.predict(b.structure, lj)[0]
+    assert panel.properties["energy_per_atom"] == pytest.approx(ref.energy_per_atom)
+    assert panel.properties["pressure"] == pytest.approx(ref.pressure)
+    relax_job = panel.relax()
+    assert run_loop_until(loop, lambda: relax_job.finished)
+    relaxed = b.structure
+    assert mw.predict(relaxed, lj)[0].max_force < 0.06
+    job = panel.compute_bulk_modulus()
+    assert run_loop_until(loop, lambda: job.finished)
+    # against B = V d2E/dV2 by central differences at the fitted equilibrium volume
+    from matwidgets.engine.properties import bulk_modulus
+
+    v0 = bulk_modulus(relaxed, lj)["V0"]
+    h = 0.005 * v0
+    e = []
+    for dv in (-h, 0.0, h):
+        x = relaxed.copy()
+        x.scale_lattice(v0 + dv)  # atoms scale with the cell, as in the fit
+        e.append(mw.predict(x, lj)[0].energy)
+    b_fd = v0 * (e[0] - 2 * e[1] + e[2]) / h**2 * 160.21766208
+    assert panel.properties["bulk_modulus"] == pytest.approx(b_fd, rel=0.1)
+    b.undo()  # relaxation is an undoable edit
+    assert b.structure != relaxed
+
+
+def test_panel_with_hull_and_view():
+    from tests.widgets.test_hull_explorer import entries_li_o
+
+    res = mw.hull_for(entries_li_o())
+    li2o = next(e for e in res.entries if e.composition.reduced_formula == "Li2O")
+    view = mw.StructureView(li2o.structure)
+    panel = mw.PropertyPanel(view, model=mw.LennardJones(0.01, 2.0, 6.0), hull=res)
+    assert run_loop_until(panel.job.loop, lambda: "e_above_hull" in panel.properties)
+    assert np.isfinite(panel.properties["e_above_hull"])
