@@ -176,6 +176,8 @@ def kernel_loop() -> asyncio.AbstractEventLoop:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
             loop = asyncio.get_event_loop()
+        if loop.is_closed():
+            raise RuntimeError("closed")
     except RuntimeError:
         loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)

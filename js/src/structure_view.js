@@ -285,6 +285,10 @@ class Viewer {
       if (this.pending) this.applyFrame(this.pending);
       this.light.position.copy(this.camera.position);
       this.renderer.render(this.scene, this.camera);
+      // for tests and benchmarks: when the first picture was drawn, how many frames so far
+      this.nDrawn = (this.nDrawn || 0) + 1;
+      this.root.dataset.drawn = String(this.nDrawn);
+      if (!this.root.dataset.firstDrawnAt) this.root.dataset.firstDrawnAt = String(performance.now());
     });
   }
 
@@ -297,7 +301,9 @@ class Viewer {
     if (f.values) this.values = f.values;
     this.updateGeometry();
     this.frameSeq = f.seq;
+    this.nFrames = (this.nFrames || 0) + 1;
     this.root.dataset.frameSeq = String(f.seq);
+    this.root.dataset.framesShown = String(this.nFrames);
   }
 
   onCustom(msg, buffers) {

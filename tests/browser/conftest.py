@@ -11,8 +11,10 @@ from tests.browser.harness import CHROMIUM, NotebookPage, lab_and_browser
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def lab_browser():
+    # module scope: playwright's sync API keeps an asyncio loop running in this thread
+    # while it is open, which later (non-browser) tests must not inherit
     if os.environ.get("MATWIDGETS_SKIP_BROWSER") == "1":
         pytest.skip("MATWIDGETS_SKIP_BROWSER=1")
     if not os.path.exists(CHROMIUM):
