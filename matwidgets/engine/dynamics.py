@@ -153,28 +153,23 @@ def nose_hoover_step(state: MDState, model: Potential, dt: float, temperature_k:
     q = torch.stack([dof * kt * tau**2] + [kt * tau**2] * (chain - 1))  # [chain, n_systems] eV fs^2
     xi = state.extra.get("nhc_v", torch.zeros_like(q))  # thermostat velocities, 1/fs
 
+    h = 0.5 * dt
+
+    def kick(xi: torch.Tensor, ke2: torch.Tensor, k: int) -> None:
+        """Quarter-step update of thermostat k, damped by thermostat k+1 on both sides."""
+        g = (ke2 - dof * kt) / q[0] if k == 0 else (q[k - 1] * xi[k - 1] ** 2 - kt) / q[k]
+        damp = torch.exp(-0.25 * h * xi[k + 1]) if k < chain - 1 else 1.0
+        xi[k] = (xi[k] * damp + 0.5 * h * g) * damp
+
     def half(st: MDState, xi: torch.Tensor) -> tuple[MDState, torch.Tensor]:
         ke2 = 2 * kinetic_energy(st)
-        h = 0.5 * dt
         for k in reversed(range(chain)):
-            g = (ke2 - dof * kt) / q[0] if k == 0 else (q[k - 1] * xi[k - 1] ** 2 - kt) / q[k]
-            if k < chain - 1:
-                xi[k] = xi[k] * torch.exp(-0.25 * h * xi[k + 1])
-                xi[k] = xi[k] + 0.5 * h * g
-                xi[k] = xi[k] * torch.exp(-0.25 * h * xi[k + 1])
-            else:
-                xi[k] = xi[k] + 0.5 * h * g
+            kick(xi, ke2, k)
         scale = torch.exp(-h * xi[0])
         st = replace(st, velocities=st.velocities * scale[st.batch.system_idx][:, None])
         ke2 = ke2 * scale**2
         for k in range(chain):
-            g = (ke2 - dof * kt) / q[0] if k == 0 else (q[k - 1] * xi[k - 1] ** 2 - kt) / q[k]
-            if k < chain - 1:
-                xi[k] = xi[k] * torch.exp(-0.25 * h * xi[k + 1])
-                xi[k] = xi[k] + 0.5 * h * g
-                xi[k] = xi[k] * torch.exp(-0.25 * h * xi[k + 1])
-            else:
-                xi[k] = xi[k] + 0.5 * h * g
+            kick(xi, ke2, k)
         return st, xi
 
     st, xi = half(state, xi.clone())
