@@ -150,7 +150,8 @@ class _ValueFunction:
         if self.masker == "model":
             res = _masked_model_energies(self.model, batch, mask)
         else:
-            res = self.model.compute(batch, forces=False, stress=self.needs_stress)
+            with self.model.allow_isolated_atoms():  # removing atoms can leave one alone in the cell
+                res = self.model.compute(batch, forces=False, stress=self.needs_stress)
         counts = batch.counts
         return np.array([self.scalar(res, j, batch, counts) for j in range(k)])
 

@@ -107,3 +107,13 @@ def test_bad_inputs():
         explain(perovskite(), mw.LennardJones(), target="band_gap")
     with pytest.raises(ValueError, match="masker='model' needs a native model"):
         explain(perovskite(), mw.LennardJones(), masker="model")
+
+
+def test_remove_masker_with_isolated_atoms_chgnet():
+    # in a 12 Å cell, a coalition of one atom leaves it with no neighbour within 6 Å
+    s = Structure(Lattice.cubic(12.0), ["Si", "O", "O"], [[0, 0, 0], [0.13, 0, 0], [-0.13, 0, 0]])
+    model = mw.load_model("chgnet", device="cpu")
+    a = explain(s, model, target="energy")
+    assert abs(a.residual) < 1e-6 and np.isfinite(a.values).all()
+    with pytest.raises(mw.InvalidStructureError, match="isolated"):
+        mw.predict(Structure(Lattice.cubic(12.0), ["Si"], [[0, 0, 0]]), model)

@@ -11,6 +11,8 @@ so every model written as an energy gets exact, consistent forces and stress.
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 
 from matwidgets.engine.atoms import AtomsBatch
@@ -52,6 +54,12 @@ class Potential(torch.nn.Module):
     def model_id(self) -> str:
         """Identifies the model and its parameters (used as a cache key)."""
         return self.name
+
+    def allow_isolated_atoms(self) -> contextlib.AbstractContextManager:
+        """Context in which atoms without neighbours are evaluated rather than refused
+        (SHAP's remove masker makes such cells). Pair and message-passing models never
+        refuse them; CHGNet does by default, as its own package does."""
+        return contextlib.nullcontext()
 
     def energies(self, batch: AtomsBatch, vectors: torch.Tensor, edges: Edges) -> torch.Tensor:
         """[n_atoms] atom energies in eV from [n_edges, 3] edge vectors."""

@@ -44,12 +44,23 @@ class CHGNetPotential(Potential):
         self.version = model_name
         self.cutoff = float(self.model.graph_converter.atom_graph_cutoff)
         self.max_z = int(self.model.atom_embedding.embedding.num_embeddings)
+        self.isolated_ok = False
         if device is not None:
             self.to(device)
 
     @property
     def model_id(self) -> str:
         return f"chgnet-{self.version}"
+
+    @contextlib.contextmanager
+    def allow_isolated_atoms(self):
+        """Evaluate atoms with no neighbour within the cutoff (chgnet's on_isolated_atoms="ignore"):
+        such an atom's energy comes from its embedding alone, the model's isolated-atom limit."""
+        old, self.isolated_ok = self.isolated_ok, True
+        try:
+            yield
+        finally:
+            self.isolated_ok = old
 
     def graphs(self, batch: AtomsBatch) -> list:
         """One chgnet CrystalGraph per system, built from a vesin neighbour list."""
@@ -71,7 +82,7 @@ class CHGNetPotential(Potential):
             center = (edges.i[sl].numpy() - starts[k]).astype(np.int64)
             neighbor = (edges.j[sl].numpy() - starts[k]).astype(np.int64)
             isolated = np.setdiff1d(np.arange(n), center)
-            if len(isolated):
+            if len(isolated) and not self.isolated_ok:
                 raise InvalidStructureError(f"atom {int(isolated[0])} has no neighbour within {self.cutoff} Å; CHGNet cannot treat isolated atoms")
             image = edges.shifts[sl].numpy().round().astype(np.int64)
             graph = converter.create_graph(n, center, neighbor, image, dist[sl])
