@@ -73,7 +73,8 @@ def main() -> None:
         page.wait_for_timeout(300)
         elapsed = time.perf_counter() - t_start
         shown = int(loc.get_attribute("data-frames-shown") or 0) - shown0
-        print(f"StructureView streaming 1,000 atoms: {pushed / 5:.0f} frames/s pushed, {shown / elapsed:.0f} frames/s drawn")
+        print(f"StructureView streaming 1,000 atoms: {pushed / 5:.0f} frames/s pushed, {shown / elapsed:.0f} frames/s drawn "
+              f"(last frame: update {loc.get_attribute('data-update-ms')} ms, WebGL submit {loc.get_attribute('data-render-ms')} ms)")
 
         # 3. nglview first render of the same 10,648 atoms
         n_canvas = page.locator("canvas").count()

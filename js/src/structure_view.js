@@ -17,9 +17,9 @@ const BOND_RADIUS = 0.12;
 const Y = new Vector3(0, 1, 0);
 
 function sphereDetail(n) {
-  // fewer triangles per sphere for big systems keeps first render fast
-  if (n > 20000) return [8, 6];
-  if (n > 5000) return [12, 8];
+  // fewer triangles per sphere for big systems keeps rendering fast (also without a GPU)
+  if (n > 5000) return [8, 6];
+  if (n > 300) return [12, 8];
   return [24, 16];
 }
 
@@ -41,7 +41,9 @@ class Viewer {
     this.canvasBox.appendChild(this.colorbar);
     this.trajBar = this.makeTrajectoryBar();
 
-    this.renderer = new WebGLRenderer({ antialias: true, preserveDrawingBuffer: true });
+    // multisampling costs most when WebGL runs on the CPU (SwiftShader); big systems skip it
+    const nAtoms = i32(model.get("numbers")).length;
+    this.renderer = new WebGLRenderer({ antialias: nAtoms < 500, preserveDrawingBuffer: true });
     this.renderer.setPixelRatio(window.devicePixelRatio || 1);
     this.renderer.setClearColor(0xffffff, 1);
     this.canvasBox.appendChild(this.renderer.domElement);
@@ -282,9 +284,13 @@ class Viewer {
     if (this.raf) return;
     this.raf = requestAnimationFrame(() => {
       this.raf = null;
+      const t0 = performance.now();
       if (this.pending) this.applyFrame(this.pending);
+      const t1 = performance.now();
       this.light.position.copy(this.camera.position);
       this.renderer.render(this.scene, this.camera);
+      this.root.dataset.updateMs = (t1 - t0).toFixed(1);
+      this.root.dataset.renderMs = (performance.now() - t1).toFixed(1);
       // for tests and benchmarks: when the first picture was drawn, how many frames so far
       this.nDrawn = (this.nDrawn || 0) + 1;
       this.root.dataset.drawn = String(this.nDrawn);
