@@ -43,7 +43,7 @@ class Viewer {
 
     // multisampling costs most when WebGL runs on the CPU (SwiftShader); big systems skip it
     const nAtoms = i32(model.get("numbers")).length;
-    this.renderer = new WebGLRenderer({ antialias: nAtoms < 500, preserveDrawingBuffer: true });
+    this.renderer = new WebGLRenderer({ antialias: nAtoms < 500 });
     this.renderer.setPixelRatio(window.devicePixelRatio || 1);
     this.renderer.setClearColor(0xffffff, 1);
     this.canvasBox.appendChild(this.renderer.domElement);
