@@ -30,6 +30,8 @@ def main() -> None:
             entries += st.new_entries
             failed += st.new_failures
             total = st.total
+            t = time.perf_counter() - t0
+            print(f"  {chemsys}: {st.done}/{st.total} candidates after {t:.0f} s ({st.done / t:.2f}/s)", flush=True)
         cold = time.perf_counter() - t0
         res = HullResult(entries, failed)
         stable = ", ".join(e.composition.reduced_formula for e in res.stable_entries)
