@@ -153,22 +153,31 @@ class HullResult:
 
         self.entries = list(entries)
         self.failed = list(failed or [])
+        self._decomp_cache: dict = {}
         els = [Element(e) for e in elements] if elements else None
         try:
             self.phase_diagram = PhaseDiagram(self.entries, elements=els)
         except ValueError as err:
             raise InvalidChemsysError(f"cannot build a hull: {err}") from None
 
+    def _decomp(self, entry):
+        # cached per entry: plots, tables and hover texts ask for the same entries many times
+        cache = self._decomp_cache
+        key = id(entry)
+        if key not in cache:
+            cache[key] = (entry, self.phase_diagram.get_decomp_and_e_above_hull(entry, allow_negative=True))
+        return cache[key][1]
+
     def e_above_hull(self, entry) -> float:
         """Energy above the hull in eV/atom (0 for stable entries)."""
-        return float(self.phase_diagram.get_decomp_and_e_above_hull(entry, allow_negative=True)[1])
+        return float(self._decomp(entry)[1])
 
     def formation_energy(self, entry) -> float:
         return float(self.phase_diagram.get_form_energy_per_atom(entry))
 
     def decomposition(self, entry) -> dict:
         """{product entry: fraction} the entry decomposes into (itself when stable)."""
-        return self.phase_diagram.get_decomp_and_e_above_hull(entry, allow_negative=True)[0]
+        return self._decomp(entry)[0]
 
     def reaction(self, entry) -> str:
         """The balanced decomposition reaction, e.g. '2 LiFeO2 -> Li2O + Fe2O3'."""
@@ -232,8 +241,9 @@ def iter_hull(chemsys_or_entries, model: Potential | str | None = None, source="
     keys = [structure_key(c.structure, *settings) for c in cands]
     done, todo = 0, []
     cached_entries, cached_fail = [], []
+    hits = store.get_many(keys)
     for cand, key in zip(cands, keys):
-        hit = store.get(key)
+        hit = hits.get(key)
         if hit is None:
             todo.append((cand, key))
         elif hit["status"] == "ok":

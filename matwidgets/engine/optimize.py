@@ -62,10 +62,22 @@ def iter_relax(batch: AtomsBatch, model: Potential, fmax: float = 0.05, steps: i
     n_pos = torch.zeros(n_sys, dtype=torch.long, device=dev)
     done = torch.zeros(n_sys, dtype=torch.bool, device=dev)
     p_ext = pressure / EV_PER_A3_TO_GPA
+    last: dict[str, torch.Tensor] = {}
 
     def forces_at(deform):
         cur = batch.with_positions(torch.einsum("ax,axy->ay", r_ref, deform[sys_idx]), cell0 @ deform)
-        out = model.compute(cur, stress=relax_cell)
+        if not last or not bool(done.any()):
+            out = model.compute(cur, stress=relax_cell)
+        else:
+            # converged systems no longer move: evaluate only the others, keep their last results
+            active = torch.nonzero(~done).flatten()
+            sub = model.compute(cur.select(active.tolist()), stress=relax_cell)
+            out = {k: v.clone() for k, v in last.items()}
+            atom_mask = ~done[sys_idx]
+            for key, value in sub.items():
+                rows = active if key in ("energy", "stress") else atom_mask
+                out[key][rows] = value.to(out[key].dtype)
+        last.update(out)
         f_atoms = torch.einsum("ax,ayx->ay", out["forces"], deform[sys_idx])  # F D^T
         if relax_cell:
             vol = cur.volumes

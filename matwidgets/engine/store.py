@@ -53,17 +53,23 @@ class ResultStore:
 
     def get(self, key: str) -> dict | None:
         """{"status", "energy", "structure", "error", "meta"} or None when absent."""
-        rows = list(self.db.select(cache_key=key, limit=1))
-        if not rows:
-            return None
-        row = rows[0]
-        data = row.data
-        structure = None
-        if row.status == "ok":
-            from pymatgen.io.ase import AseAtomsAdaptor
+        return self.get_many([key]).get(key)
 
-            structure = AseAtomsAdaptor.get_structure(row.toatoms())
-        return {"status": row.status, "energy": data.get("energy"), "structure": structure, "error": data.get("error"), "meta": data.get("meta", {})}
+    def get_many(self, keys: list[str]) -> dict[str, dict]:
+        """The rows present for ``keys``, read in one pass over the table (a warm hull
+        looks up hundreds of candidates; one query each would dominate its time)."""
+        from pymatgen.io.ase import AseAtomsAdaptor
+
+        wanted = set(keys)
+        out = {}
+        for row in self.db.select():
+            key = row.get("cache_key")
+            if key not in wanted:
+                continue
+            data = row.data
+            structure = AseAtomsAdaptor.get_structure(row.toatoms()) if row.status == "ok" else None
+            out[key] = {"status": row.status, "energy": data.get("energy"), "structure": structure, "error": data.get("error"), "meta": data.get("meta", {})}
+        return out
 
     def put_many(self, results: list[tuple[str, str, object, float | None, str | None, dict]]) -> None:
         """Write (key, status, structure, energy, error, meta) rows in one transaction."""
