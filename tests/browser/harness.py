@@ -127,6 +127,15 @@ class NotebookPage:
             raise AssertionError(f"kernel error: {res['err']}")
         return res["out"]
 
+    def kernel_until(self, code: str, expected: str, timeout_s: float = 20) -> str:
+        """Re-run ``code`` until it prints ``expected`` (browser -> kernel syncs take a moment)."""
+        deadline = time.time() + timeout_s
+        while True:
+            out = self.kernel(code).strip()
+            if out == expected or time.time() > deadline:
+                return out
+            self.page.wait_for_timeout(200)
+
     def cell_errors(self) -> list[str]:
         return self.page.evaluate(
             """() => Array.from(document.querySelectorAll('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"], .jp-OutputArea-output .ansi-red-intense-fg, .jp-RenderedText[data-mime-type="application/vnd.jupyter.error"]')).map(e => e.textContent)"""

@@ -25,17 +25,15 @@ def test_prototype_substitute_updates_view_and_panel(open_notebook):
     page.wait_for_timeout(1000)
     nb.kernel("builder.matches.value = next(v for k, v in builder.matches.options if 'cP5' in k)")
     page.get_by_role("button", name="Load prototype").click()
-    page.wait_for_timeout(1500)
-    assert nb.kernel("print(len(builder.structure))").strip() == "5"
+    assert nb.kernel_until("print(len(builder.structure))", "5") == "5"
     # select atom 0 (as a click in the view would) and an element in the periodic table
     nb.kernel("builder.view.selected = [0]")
     page.get_by_role("tab", name="Atoms").click()
     page.locator(".mw-element[data-symbol='Ba']").click()
-    page.wait_for_timeout(500)
-    assert nb.kernel("print(builder.table.selected)").strip() == "Ba"
+    assert nb.kernel_until("print(builder.table.selected)", "Ba") == "Ba"
     formula_before = nb.kernel("print(builder.structure.composition.reduced_formula)").strip()
     page.get_by_role("button", name="Substitute picked").click()
-    page.wait_for_timeout(1500)
+    nb.kernel_until("print('Ba' in builder.structure.composition.reduced_formula)", "True")
     formula = nb.kernel("print(builder.structure.composition.reduced_formula)").strip()
     assert formula != formula_before and "Ba" in formula
     assert nb.kernel("print(sorted(builder.view.species.values()))").count("Ba") == 1

@@ -23,7 +23,7 @@ def test_click_hull_point_selects_entry(open_notebook):
     assert n >= 3  # Li, O2, Li2O stable
     assert nb.kernel("print(explorer.selected)").strip() == "None"
     points.nth(1).click(force=True)
-    nb.page.wait_for_timeout(1500)
+    nb.kernel_until("print(explorer.selected is not None)", "True")
     formula = nb.kernel("print(explorer.selected.composition.reduced_formula)").strip()
     assert formula in {"Li", "O2", "Li2O", "Li2O2", "LiO2"}
     assert nb.kernel("print(explorer.view.n_atoms == len(explorer.selected.structure))").strip() == "True"
