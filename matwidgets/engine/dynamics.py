@@ -237,34 +237,30 @@ def run_md(structure, model: Potential | str | None = None, ensemble: str = "nvt
         raise ValueError("timestep must be > 0, steps >= 0 and every >= 1")
     model = load_model() if model is None else load_model(model) if isinstance(model, str) else model
     single = not isinstance(structure, (list, tuple))
-    batch = AtomsBatch.from_structures(structure, device=model.device, dtype=model.dtype if model.dtype == torch.float64 else torch.float64)
+    batch = AtomsBatch.from_structures(structure, device=model.device)  # float64 state; the model casts for itself
     control = control or MDControl(temperature=temperature, pressure=pressure)
     gen = torch.Generator().manual_seed(seed if seed is not None else int.from_bytes(os.urandom(4), "little"))
     state = init_state(batch, model, temperature, seed=int(torch.randint(0, 2**31, (1,), generator=gen)))
     writer = _TrajectoryWriter(trajectory) if trajectory is not None else None
-    try:
-        for k in range(steps + 1):
-            if k > 0:
-                t_target = torch.full((batch.n_systems,), float(control.temperature), dtype=batch.dtype, device=batch.device)
-                if ensemble == "nve":
-                    state = nve_step(state, model, timestep)
-                elif ensemble == "nvt" and thermostat == "nose-hoover":
-                    state = nose_hoover_step(state, model, timestep, t_target, tau)
-                elif ensemble == "nvt":
-                    state = langevin_step(state, model, timestep, t_target, friction, gen)
-                else:
-                    state = npt_step(state, model, timestep, t_target, control.pressure, friction, tau_p, compressibility, gen)
-                check_finite(state)
-            if k % every == 0 or k == steps or control.stop:
-                frames = frames_of(state, timestep)
-                if writer is not None:
-                    writer.write(state, frames[0])
-                yield frames[0] if single else frames
-            if control.stop:
-                return
-    finally:
-        if writer is not None:
-            writer.close()
+    for k in range(steps + 1):
+        if k > 0:
+            t_target = torch.full((batch.n_systems,), float(control.temperature), dtype=batch.dtype, device=batch.device)
+            if ensemble == "nve":
+                state = nve_step(state, model, timestep)
+            elif ensemble == "nvt" and thermostat == "nose-hoover":
+                state = nose_hoover_step(state, model, timestep, t_target, tau)
+            elif ensemble == "nvt":
+                state = langevin_step(state, model, timestep, t_target, friction, gen)
+            else:
+                state = npt_step(state, model, timestep, t_target, control.pressure, friction, tau_p, compressibility, gen)
+            check_finite(state)
+        if k % every == 0 or k == steps or control.stop:
+            frames = frames_of(state, timestep)
+            if writer is not None:
+                writer.write(state, frames[0])
+            yield frames[0] if single else frames
+        if control.stop:
+            return
 
 
 class _TrajectoryWriter:
@@ -272,7 +268,7 @@ class _TrajectoryWriter:
 
     def __init__(self, path: str | os.PathLike):
         self.path = os.fspath(path)
-        open(self.path, "w").close()
+        open(self.path, "w").close()  # a new run starts a new file
 
     def write(self, state: MDState, frame: MDFrame) -> None:
         import ase.io
@@ -285,9 +281,6 @@ class _TrajectoryWriter:
         atoms.info.update(step=frame.step, time_fs=frame.time, temperature_K=frame.temperature, pressure_GPa=frame.pressure)
         with open(self.path, "a") as fh:
             ase.io.write(fh, atoms, format="extxyz")
-
-    def close(self) -> None:
-        pass
 
 
 _ASE_VELOCITY = 1.0 / 0.09822694788464063  # Å/fs -> ASE velocity units (Å / (Å sqrt(amu/eV)))

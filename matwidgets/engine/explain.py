@@ -152,8 +152,7 @@ class _ValueFunction:
         else:
             with self.model.allow_isolated_atoms():  # removing atoms can leave one alone in the cell
                 res = self.model.compute(batch, forces=False, stress=self.needs_stress)
-        counts = batch.counts
-        return np.array([self.scalar(res, j, batch, counts) for j in range(k)])
+        return np.array([self.scalar(res, j, batch) for j in range(k)])
 
 
 def _masked_model_energies(model, batch: AtomsBatch, mask: torch.Tensor) -> dict:
@@ -168,21 +167,21 @@ def _masked_model_energies(model, batch: AtomsBatch, mask: torch.Tensor) -> dict
 
 
 def _target_fn(target, model: Potential, n_full: int, references: dict | None, hull) -> Callable:
-    """scalar(result dict, system j, batch, counts) for a target name or a callable."""
+    """scalar(result dict, system j, batch) for a target name or a callable."""
     if callable(target):
-        return lambda res, j, batch, counts: float(target(res, j, batch))
+        return lambda res, j, batch: float(target(res, j, batch))
     if target not in TARGETS:
         raise ValueError(f"unknown target {target!r}: use one of {', '.join(TARGETS)} or a callable(result, j, batch)")
     if target == "energy":
-        return lambda res, j, batch, counts: float(res["energy"][j])
+        return lambda res, j, batch: float(res["energy"][j])
     if target == "energy_per_atom":
-        return lambda res, j, batch, counts: float(res["energy"][j]) / n_full
+        return lambda res, j, batch: float(res["energy"][j]) / n_full
     if target == "magmom":
         if not model.has_magmoms:
             raise ValueError(f"model {model.name} predicts no magnetic moments: target 'magmom' is not available")
-        return lambda res, j, batch, counts: float(res["magmoms"][batch.system_idx == j].abs().sum())
+        return lambda res, j, batch: float(res["magmoms"][batch.system_idx == j].abs().sum())
     if target == "pressure":
-        return lambda res, j, batch, counts: float(-torch.diagonal(res["stress"][j]).sum() / 3)
+        return lambda res, j, batch: float(-torch.diagonal(res["stress"][j]).sum() / 3)
     if target == "formation_energy":
         if not references:
             raise ValueError("target 'formation_energy' needs references={element: eV/atom} (e.g. from a HullResult)")
@@ -190,7 +189,7 @@ def _target_fn(target, model: Potential, n_full: int, references: dict | None, h
 
         mu = {Element(el).Z: float(v) for el, v in references.items()}
 
-        def formation(res, j, batch, counts):
+        def formation(res, j, batch):
             zs = batch.numbers[batch.system_idx == j].tolist()
             missing = set(zs) - set(mu)
             if missing:
@@ -203,7 +202,7 @@ def _target_fn(target, model: Potential, n_full: int, references: dict | None, h
     from pymatgen.core import Composition, Element
     from pymatgen.entries.computed_entries import ComputedEntry
 
-    def e_hull(res, j, batch, counts):
+    def e_hull(res, j, batch):
         zs = batch.numbers[batch.system_idx == j].tolist()
         comp = Composition({Element.from_Z(z): zs.count(z) for z in set(zs)})
         return hull.e_above_hull(ComputedEntry(comp, float(res["energy"][j]))) * len(zs) / n_full

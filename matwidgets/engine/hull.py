@@ -34,6 +34,11 @@ DIMERS = {"H": 0.74, "N": 1.10, "O": 1.21, "F": 1.42, "Cl": 1.99}
 ATOMS_PER_CHUNK = 256  # candidates relaxed together; converged ones still cost, so keep chunks moderate
 
 
+def is_chemsys(x) -> bool:
+    """True for "Li-Fe-O" or ["Li", "Fe", "O"] (as opposed to entries or structures)."""
+    return isinstance(x, str) or (isinstance(x, (list, tuple)) and bool(x) and all(isinstance(v, str) for v in x))
+
+
 def parse_chemsys(chemsys: str | Sequence[str]) -> list[str]:
     """["Li", "Fe", "O"] from "Li-Fe-O" or a list; InvalidChemsysError on bad input."""
     raw = chemsys.replace(" ", "").split("-") if isinstance(chemsys, str) else list(chemsys)
@@ -129,7 +134,7 @@ def prototype_candidates(elements: Sequence[str], max_atoms: int = 40) -> list[C
 
 
 def dimer(element: str, box: float = 12.0) -> Structure:
-    """A diatomic molecule in a cubic box larger than twice a 6 Å model cutoff... minus the bond."""
+    """A diatomic molecule in a cubic box: 12 Å keeps periodic images beyond a 6 Å model cutoff."""
     d = DIMERS[element]
     return Structure(Lattice.cubic(box), [element, element], [[0, 0, 0], [d / box, 0, 0]], coords_are_cartesian=False)
 
@@ -264,7 +269,7 @@ def hull_for(chemsys_or_entries, model: Potential | str | None = None, source="p
     """The convex hull of a chemical system (see ``iter_hull`` for the arguments)."""
     entries, failed = [], []
     elements = None
-    if isinstance(chemsys_or_entries, str) or (isinstance(chemsys_or_entries, (list, tuple)) and all(isinstance(x, str) for x in chemsys_or_entries)):
+    if is_chemsys(chemsys_or_entries):
         elements = parse_chemsys(chemsys_or_entries)
     for step in iter_hull(chemsys_or_entries, model, source, **kw):
         entries.extend(step.new_entries)
@@ -327,7 +332,7 @@ def _relax_batch(structures, model, fmax, steps):
 
 def _inputs(chemsys_or_entries, source, max_atoms):
     """(elements, ready entries, candidates to relax) from what the user passed."""
-    if isinstance(chemsys_or_entries, str) or (isinstance(chemsys_or_entries, (list, tuple)) and chemsys_or_entries and all(isinstance(x, str) for x in chemsys_or_entries)):
+    if is_chemsys(chemsys_or_entries):
         elements = parse_chemsys(chemsys_or_entries)
         if source == "prototypes":
             return elements, [], prototype_candidates(elements, max_atoms)

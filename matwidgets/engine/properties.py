@@ -10,8 +10,6 @@ from pymatgen.core import Structure
 from matwidgets.engine.models import Potential
 from matwidgets.engine.predict import predict
 
-EV_PER_A3_TO_GPA = 160.21766208
-
 
 def elemental_references(elements, model: Potential, max_atoms: int = 4, steps: int = 100) -> dict[str, float]:
     """Lowest relaxed energy per atom of each element over small unary prototypes

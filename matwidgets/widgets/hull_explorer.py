@@ -11,7 +11,7 @@ import ipywidgets as W
 import plotly.graph_objects as go
 import traitlets as t
 
-from matwidgets.engine.hull import HullResult, iter_hull, parse_chemsys
+from matwidgets.engine.hull import HullResult, is_chemsys, iter_hull, parse_chemsys
 from matwidgets.engine.models import load_model
 from matwidgets.engine.optimize import relax
 from matwidgets.jobs import Job
@@ -37,7 +37,7 @@ class HullExplorer(W.VBox):
         self.failed: list = []
         self.result: HullResult | None = None
         self.job: Job | None = None
-        self._elements = parse_chemsys(chemsys_or_entries) if _is_chemsys(chemsys_or_entries) else None
+        self._elements = parse_chemsys(chemsys_or_entries) if is_chemsys(chemsys_or_entries) else None
         self._groups: list[list] = [[], []]
 
         self.figure = go.FigureWidget()
@@ -182,6 +182,3 @@ class HullExplorer(W.VBox):
                 paths.append(str(p))
         return paths
 
-
-def _is_chemsys(x: Any) -> bool:
-    return isinstance(x, str) or (isinstance(x, (list, tuple)) and bool(x) and all(isinstance(v, str) for v in x))

@@ -59,6 +59,7 @@ class StructureView(anywidget.AnyWidget):
         self._pending: tuple | None = None
         self._last_sent = 0.0
         self._flush_handle = None
+        self.last_frame: dict | None = None  # the latest pushed frame's arrays
         if structure is not None:
             self.structure = structure
         if colors is not None:
