@@ -250,7 +250,7 @@ def _expected_errors() -> tuple[type[BaseException], ...]:
     from matwidgets.errors import InvalidChemsysError, InvalidStructureError
 
     # OSError: reading and writing files; OutOfMemoryError: a hull or batch too big for the GPU
-    return (InvalidStructureError, InvalidChemsysError, SimulationError, OSError, torch.OutOfMemoryError)
+    return (InvalidStructureError, InvalidChemsysError, SimulationError, OSError, torch.cuda.OutOfMemoryError)
 
 
 def _report(err: BaseException) -> int:
