@@ -70,3 +70,14 @@ def test_no_imports_from_private_pymatgen_modules():
                     if name.startswith("pymatgen") and any(part.startswith("_") for part in name.split(".")):
                         offenders.append(f"{rel}:{node.lineno}: {name}")
     assert not offenders, offenders
+
+
+def test_docs_link_only_inside_the_repository():
+    """README and docs/ point at files in this repository that exist, never outside it."""
+    for doc in [REPO / "README.md", *(REPO / "docs").glob("*.md")]:
+        text = doc.read_text()
+        assert "../" not in text.replace(str(REPO), ""), f"{doc.name} points outside the repository"
+        for target in re.findall(r"\]\(([^)#]+)", text):
+            assert not re.match(r"[a-z]+://", target), f"{doc.name} links outside the repository: {target}"
+            assert (doc.parent / target).resolve().is_relative_to(REPO), target
+            assert (doc.parent / target).exists(), f"{doc.name} links to a missing file: {target}"
