@@ -21,7 +21,7 @@ def random_structures(n: int, min_atoms: int = 2, max_atoms: int = 64, seed: int
         a = (k * 14.0) ** (1 / 3)
         lat = Lattice.from_parameters(*(a * rng.uniform(0.9, 1.1, 3)), *rng.uniform(80, 100, 3))
         g = int(np.ceil(k ** (1 / 3)))
-        grid = np.array([[i, j, l] for i in range(g) for j in range(g) for l in range(g)], float)
+        grid = np.array([[i, j, m] for i in range(g) for j in range(g) for m in range(g)], float)
         frac = grid[rng.permutation(len(grid))[:k]] / g + rng.normal(0, 0.02, (k, 3))
         out.append(Structure(lat, list(rng.choice(ELEMENTS, k)), frac))
     return out

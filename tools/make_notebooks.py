@@ -1,10 +1,15 @@
 """Write the tutorial notebooks from the cell lists below (outputs are never committed).
 
-Run: python tools/make_notebooks.py
+Run: python tools/make_notebooks.py [DIRECTORY]   (default: notebooks/)
+
+Cell ids are derived from the notebook name and the cell's position, so running it
+again writes byte-identical files (tests/notebooks/test_make_notebooks.py checks the
+committed notebooks are what this writes).
 """
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import nbformat as nbf
@@ -127,13 +132,34 @@ NOTEBOOKS: dict[str, list[tuple[str, str]]] = {
 }
 
 
-def main() -> None:
+def build(name: str, cells: list[tuple[str, str]]) -> nbf.NotebookNode:
+    """One notebook; cell ids are "<notebook stem>-<index>" (nbformat draws random ones)."""
+    nb = nbf.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    stem = Path(name).stem
+    nb.cells = [
+        (nbf.v4.new_markdown_cell if kind == "md" else nbf.v4.new_code_cell)(src, id=f"{stem}-{i}")
+        for i, (kind, src) in enumerate(cells)
+    ]
+    nbf.validate(nb)
+    return nb
+
+
+def write_all(directory: str | Path = ROOT) -> list[Path]:
+    """Write every notebook in NOTEBOOKS into ``directory``; the paths written."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = []
     for name, cells in NOTEBOOKS.items():
-        nb = nbf.v4.new_notebook()
-        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-        nb.cells = [nbf.v4.new_markdown_cell(src) if kind == "md" else nbf.v4.new_code_cell(src) for kind, src in cells]
-        nbf.write(nb, ROOT / name)
-        print("wrote", ROOT / name)
+        nbf.write(build(name, cells), directory / name)
+        paths.append(directory / name)
+    return paths
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    for path in write_all(argv[0] if argv else ROOT):
+        print("wrote", path)
 
 
 if __name__ == "__main__":

@@ -54,7 +54,7 @@ class Lab:
             (settings / ext / f"{name}.jupyterlab-settings").write_text(json.dumps(value))
         env = {**os.environ, "JUPYTERLAB_SETTINGS_DIR": str(settings), "PYTHONWARNINGS": "ignore::UserWarning:nglview"}
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "jupyterlab", "--no-browser", f"--ServerApp.ip=127.0.0.1", f"--ServerApp.port={self.port}",
+            [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={self.port}",
              f"--IdentityProvider.token={self.token}", f"--ServerApp.root_dir={root}", "--LabApp.expose_app_in_browser=True",
              "--ServerApp.open_browser=False", "--LabServerApp.workspaces_dir=" + str(root / ".ws")]
             + (["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []),

@@ -11,7 +11,7 @@ from pymatgen.core import Lattice, Structure
 
 import matwidgets as mw
 from matwidgets.engine.atoms import AtomsBatch
-from matwidgets.engine.dynamics import MDControl, SimulationError, init_state, kinetic_energy, langevin_step, nve_step, run_md
+from matwidgets.engine.dynamics import MDControl, SimulationError, init_state, kinetic_energy, nve_step, run_md
 from matwidgets.engine.optimize import relax
 
 EPS, SIGMA = 0.0104, 3.4  # argon

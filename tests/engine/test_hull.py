@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 from pymatgen.analysis.phase_diagram import PhaseDiagram
@@ -74,7 +73,9 @@ def test_hull_agrees_with_pymatgen():
 def small_candidates():
     from matwidgets.engine.hull import Candidate
 
-    s = lambda species, a, coords: Structure.from_spacegroup("Fm-3m", Lattice.cubic(a), species, coords)
+    def s(species, a, coords):
+        return Structure.from_spacegroup("Fm-3m", Lattice.cubic(a), species, coords)
+
     return [
         Candidate(s(["Na"], 4.6, [[0, 0, 0]]), "prototype", "fcc"),
         Candidate(s(["Cl"], 4.6, [[0, 0, 0]]), "prototype", "fcc"),

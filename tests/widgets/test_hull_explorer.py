@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from plotly.callbacks import Points
 from pymatgen.core import Composition, Lattice, Structure
-from pymatgen.entries.computed_entries import ComputedEntry, ComputedStructureEntry
+from pymatgen.entries.computed_entries import ComputedEntry
 
 import matwidgets as mw
 from matwidgets.engine.store import ResultStore
