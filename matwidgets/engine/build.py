@@ -22,7 +22,7 @@ def check(structure: Structure) -> Structure:
 
 @lru_cache(maxsize=1)
 def _library() -> list[tuple[dict, Structure]]:
-    from pymatgen.analysis.prototypes._data import AFLOW_PROTOTYPE_LIBRARY
+    from pymatgen.analysis.prototypes import AFLOW_PROTOTYPE_LIBRARY
 
     return [(dict(p["tags"]), p["snl"].structure) for p in AFLOW_PROTOTYPE_LIBRARY]
 

@@ -10,27 +10,22 @@ fill the hull in as candidates finish; results are cached on disk (store.py).
 
 from __future__ import annotations
 
-import itertools
 import os
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
-from functools import lru_cache
+from dataclasses import dataclass
 
 import numpy as np
-from pymatgen.core import Composition, Element, Lattice, Structure
+from pymatgen.core import Element, Structure
 from pymatgen.entries.computed_entries import ComputedEntry, ComputedStructureEntry
 
 from matwidgets.engine.atoms import AtomsBatch
+from matwidgets.engine.candidates import Candidate, prototype_candidates, reference_candidates
 from matwidgets.engine.dynamics import SimulationError
 from matwidgets.engine.models import Potential, load_model
 from matwidgets.engine.optimize import iter_relax
 from matwidgets.engine.store import ResultStore, structure_key
 from matwidgets.errors import InvalidChemsysError, InvalidStructureError
 
-ANIONS = {"N", "P", "As", "O", "S", "Se", "Te", "F", "Cl", "Br", "I"}
-# Gases whose standard state is a diatomic molecule: the reference is the molecule in a
-# box, not the element forced into a metal prototype (which would bias every formation energy).
-DIMERS = {"H": 0.74, "N": 1.10, "O": 1.21, "F": 1.42, "Cl": 1.99}
 ATOMS_PER_CHUNK = 256  # candidates relaxed together; converged ones still cost, so keep chunks moderate
 
 
@@ -53,90 +48,6 @@ def parse_chemsys(chemsys: str | Sequence[str]) -> list[str]:
             raise InvalidChemsysError(f"element {sym} appears twice in {chemsys!r}")
         out.append(sym)
     return out
-
-
-@dataclass
-class Candidate:
-    structure: Structure
-    source: str  # "prototype", "molecule", "user"
-    label: str  # AFLOW label, mineral or user name
-    meta: dict = field(default_factory=dict)
-
-
-@lru_cache(maxsize=4096)
-def _charge_balanced(formula: str) -> bool:
-    comp = Composition(formula).reduced_composition
-    try:
-        return bool(comp.oxi_state_guesses(max_sites=-50))
-    except ValueError:  # too many sites to enumerate: no common charge-balanced guess
-        return False
-
-
-def _prescale(s: Structure) -> Structure:
-    """Scale the cell so the closest pair sits at the sum of covalent radii (no overlaps)."""
-    from ase.data import covalent_radii
-
-    if len(s) == 1:
-        d = min(s.lattice.abc)
-        target = 2 * covalent_radii[s.species[0].Z]
-    else:
-        dm = s.distance_matrix + np.eye(len(s)) * 1e9
-        r = np.array([covalent_radii[sp.Z] for sp in s.species])
-        ratio = dm / (r[:, None] + r[None, :])
-        i, j = np.unravel_index(np.argmin(ratio), ratio.shape)
-        d, target = dm[i, j], r[i] + r[j]
-        # also consider an atom and its own periodic images
-        d_self = min(s.lattice.abc)
-        if d_self / (2 * r.max()) < ratio[i, j]:
-            d, target = d_self, 2 * r.max()
-    out = s.copy()
-    out.scale_lattice(s.volume * (target / d) ** 3)
-    return out
-
-
-def prototype_candidates(elements: Sequence[str], max_atoms: int = 40) -> list[Candidate]:
-    """Substitute the system's elements into pymatgen's AFLOW prototypes.
-
-    Every prototype with at most len(elements) species and at most max_atoms sites,
-    every assignment of distinct elements to its species; compositions with an anion
-    must have a charge-balanced oxidation-state guess. Diatomic gases get a molecule.
-    """
-    from pymatgen.analysis.prototypes._data import AFLOW_PROTOTYPE_LIBRARY
-
-    elements = list(elements)
-    has_anion = bool(ANIONS & set(elements))
-    out: list[Candidate] = []
-    seen: set = set()
-    for proto in AFLOW_PROTOTYPE_LIBRARY:
-        s0 = proto["snl"].structure
-        species = [el.symbol for el in s0.composition.elements]
-        if len(species) > len(elements) or len(s0) > max_atoms:
-            continue
-        tags = proto["tags"]
-        for combo in itertools.permutations(elements, len(species)):
-            mapping = dict(zip(species, combo))
-            if len(species) == 1 and combo[0] in DIMERS:
-                continue  # gases: the molecule below is the reference
-            formula = Composition({mapping[k]: v for k, v in s0.composition.get_el_amt_dict().items()}).formula
-            if len(species) > 1 and has_anion and ANIONS & set(combo) and not _charge_balanced(formula):
-                continue
-            key = (tags.get("aflow"), tuple(mapping[str(sp)] for sp in s0.species))
-            if key in seen:
-                continue
-            seen.add(key)
-            s = s0.copy()
-            s.replace_species({Element(k): Element(v) for k, v in mapping.items()})
-            out.append(Candidate(_prescale(s), "prototype", tags.get("aflow", ""), dict(tags)))
-    for el in elements:
-        if el in DIMERS:
-            out.append(Candidate(dimer(el), "molecule", f"{el}2 molecule", {"mineral": f"{el}2 gas"}))
-    return out
-
-
-def dimer(element: str, box: float = 12.0) -> Structure:
-    """A diatomic molecule in a cubic box: 12 Å keeps periodic images beyond a 6 Å model cutoff."""
-    d = DIMERS[element]
-    return Structure(Lattice.cubic(box), [element, element], [[0, 0, 0], [d / box, 0, 0]], coords_are_cartesian=False)
 
 
 @dataclass
@@ -233,9 +144,10 @@ def iter_hull(chemsys_or_entries, model: Potential | str | None = None, source="
     ``chemsys_or_entries``: "Li-Fe-O", ["Li", "Fe", "O"], or a list of pymatgen
     (Computed)Entries / Structures / (structure, energy) pairs.
     """
-    elements, given, cands = _inputs(chemsys_or_entries, source, max_atoms)
-    if candidates is not None:
-        cands = candidates
+    if candidates is not None:  # the caller chose what to relax
+        given, cands = [], list(candidates)
+    else:
+        _, given, cands = _inputs(chemsys_or_entries, source, max_atoms)
     if given:
         yield HullProgress(0, len(cands), given, [], from_cache=True)
     if not cands:
@@ -263,6 +175,20 @@ def iter_hull(chemsys_or_entries, model: Potential | str | None = None, source="
         store.put_many(rows)
         done += len(chunk)
         yield HullProgress(done, len(cands), entries, failures)
+
+
+def elemental_references(elements: Sequence[str], model: Potential | str | None = None, store: ResultStore | None = None,
+                         fmax: float = 0.1, steps: int = 200) -> dict[str, float]:
+    """Relaxed energy per atom (eV) of each element's reference state with ``model``: the
+    lowest over ``reference_candidates``, with the hull's default settings, so formation
+    energies here and on a default hull agree exactly (they share cache entries)."""
+    refs = {}
+    for el in parse_chemsys(list(elements)):
+        res = hull_for([el], model, candidates=reference_candidates(el), store=store, fmax=fmax, steps=steps)
+        if not res.entries:
+            raise SimulationError(f"no reference state of {el} could be relaxed: {res.failed[0]['error'] if res.failed else 'no candidates'}")
+        refs[el] = min(e.energy_per_atom for e in res.entries)
+    return refs
 
 
 def hull_for(chemsys_or_entries, model: Potential | str | None = None, source="prototypes", **kw) -> HullResult:
@@ -355,7 +281,7 @@ def _inputs(chemsys_or_entries, source, max_atoms):
             raise InvalidStructureError(f"item {k} is a {type(item).__name__}: pass Structures, ComputedEntries or (structure, energy) pairs")
     elements = sorted({el.symbol for e in given for el in e.composition.elements} | {el.symbol for c in cands for el in c.structure.composition.elements})
     if cands and not given:  # user structures: add elemental references from the same model
-        cands += [c for c in prototype_candidates(elements, max_atoms) if len(c.structure.composition.elements) == 1]
+        cands += [c for el in elements for c in reference_candidates(el)]
     return elements, given, cands
 
 

@@ -7,16 +7,9 @@ from collections.abc import Iterator
 import numpy as np
 from pymatgen.core import Structure
 
+from matwidgets.engine.hull import elemental_references
 from matwidgets.engine.models import Potential
 from matwidgets.engine.predict import predict
-
-
-def elemental_references(elements, model: Potential, max_atoms: int = 4, steps: int = 100) -> dict[str, float]:
-    """Lowest relaxed energy per atom of each element over small unary prototypes
-    (diatomic gases as molecules), with the same model; cached on disk by the hull store."""
-    from matwidgets.engine.hull import hull_for
-
-    return {el: min(e.energy_per_atom for e in hull_for([el], model, max_atoms=max_atoms, steps=steps).entries) for el in elements}
 
 
 def iter_properties(structure: Structure, model: Potential, hull=None, references: dict | None = None) -> Iterator[dict]:

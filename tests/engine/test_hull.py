@@ -10,7 +10,8 @@ from pymatgen.entries.computed_entries import ComputedEntry
 
 import matwidgets as mw
 from matwidgets.engine.atoms import AtomsBatch
-from matwidgets.engine.hull import HullResult, hull_for, iter_hull, parse_chemsys, prototype_candidates
+from matwidgets.engine.candidates import prototype_candidates
+from matwidgets.engine.hull import HullResult, hull_for, iter_hull, parse_chemsys
 from matwidgets.engine.store import ResultStore
 
 
@@ -71,7 +72,7 @@ def test_hull_agrees_with_pymatgen():
 
 
 def small_candidates():
-    from matwidgets.engine.hull import Candidate
+    from matwidgets.engine.candidates import Candidate
 
     def s(species, a, coords):
         return Structure.from_spacegroup("Fm-3m", Lattice.cubic(a), species, coords)
@@ -141,7 +142,7 @@ def test_mp_source_needs_key(monkeypatch):
 
 def test_chgnet_li_o_formation_energy(tmp_path):
     """A chemistry check: chgnet's Li2O formation energy is near experiment (-2.07 eV/atom)."""
-    from matwidgets.engine.hull import Candidate, dimer
+    from matwidgets.engine.candidates import Candidate, dimer
 
     li2o = Structure.from_spacegroup("Fm-3m", Lattice.cubic(4.62), ["O", "Li"], [[0, 0, 0], [0.25, 0.25, 0.25]])
     li = Structure.from_spacegroup("Im-3m", Lattice.cubic(3.44), ["Li"], [[0, 0, 0]])
