@@ -17,6 +17,7 @@ from matwidgets.engine.optimize import relax
 from matwidgets.jobs import Job
 from matwidgets.widgets.hull_plot import hull_figure
 from matwidgets.widgets.structure_view import StructureView
+from matwidgets.widgets.validate import check_engine_kwargs
 
 
 class HullExplorer(W.VBox):
@@ -30,6 +31,7 @@ class HullExplorer(W.VBox):
     selected = t.Any(None)  # the clicked pymatgen entry
 
     def __init__(self, chemsys_or_entries: Any, model: Any = None, threshold: float = 0.1, autostart: bool = True, **hull_kw: Any):
+        check_engine_kwargs("HullExplorer", iter_hull, hull_kw, taken=("chemsys_or_entries", "model"))
         self._source = chemsys_or_entries
         self._model = model
         self._hull_kw = hull_kw

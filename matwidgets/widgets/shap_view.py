@@ -13,6 +13,7 @@ import traitlets as t
 from matwidgets.engine.explain import Attribution, iter_explain
 from matwidgets.jobs import Job
 from matwidgets.widgets.structure_view import StructureView
+from matwidgets.widgets.validate import check_engine_kwargs
 
 N_BARS = 15
 
@@ -29,6 +30,7 @@ class ShapView(W.VBox):
 
     def __init__(self, structure: Any, model: Any = None, target: str = "energy_per_atom", group: str = "atom",
                  masker: str = "remove", method: str | None = None, autostart: bool = True, **explain_kw: Any):
+        check_engine_kwargs("ShapView", iter_explain, explain_kw, taken=("structure", "model", "target", "group", "masker", "method"))
         self._structure = structure
         self._model = model
         self._kw = explain_kw

@@ -12,6 +12,7 @@ import numpy as np
 import traitlets as t
 
 from matwidgets.widgets import adapters
+from matwidgets.widgets.validate import check_traits
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
 
@@ -52,6 +53,7 @@ class StructureView(anywidget.AnyWidget):
     max_fps = 60.0  # streamed frames per second at most; the rest coalesce (latest wins)
 
     def __init__(self, structure: Any = None, colors: Any = None, **kwargs: Any):
+        check_traits(type(self), kwargs)  # height=, layout=, repeat=, ... but no typos
         super().__init__(**kwargs)
         self._batch = None
         self._color_args: dict | None = None
