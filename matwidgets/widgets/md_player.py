@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
 
 import ipywidgets as W
@@ -13,7 +14,10 @@ from plotly.subplots import make_subplots
 from matwidgets.engine.dynamics import MDControl, MDFrame, run_md
 from matwidgets.jobs import Job
 from matwidgets.widgets.adapters import as_batch
+from matwidgets.widgets.history import History
 from matwidgets.widgets.structure_view import StructureView
+
+TRACES = ["E_pot", "E_kin", "E_tot", "T", "P"]
 
 
 class MDPlayer(W.VBox):
@@ -23,13 +27,23 @@ class MDPlayer(W.VBox):
     >>> player = MDPlayer(structure, model=mw.load_model("chgnet"))
     >>> player.start()          # or press Start
     >>> player.frames           # MDFrames so far (kept when stopped)
+
+    A long run keeps at most ``max_frames`` frames, evenly thinned over the run (and
+    always the latest); the plots keep at most ``max_points`` points per trace and are
+    redrawn at most ``plot_rate`` times a second, so an update costs the same at
+    step 10 and at step 10^6.
     """
 
+    max_points = 500  # plotted points per trace
+    plot_rate = 5.0  # figure updates per second at most
+
     def __init__(self, structure: Any, model: Any = None, ensemble: str = "nvt", temperature: float = 300.0,
-                 timestep: float = 1.0, steps: int = 1000, every: int = 5, seed: int | None = None):
+                 timestep: float = 1.0, steps: int = 1000, every: int = 5, seed: int | None = None, max_frames: int = 2000):
         self._batch = as_batch(structure)
         self.model = model
-        self.frames: list[MDFrame] = []
+        self._history = History(max_frames)
+        self._points = History(self.max_points)  # [time, *TRACES] rows
+        self._plotted_at = 0.0
         self.job: Job | None = None
         self.control = MDControl(temperature=temperature)
         self.view = StructureView(structure)
@@ -50,7 +64,7 @@ class MDPlayer(W.VBox):
         self.errors = W.Output()
 
         self.figure = go.FigureWidget(make_subplots(rows=1, cols=3, subplot_titles=("energy (eV/atom)", "T (K)", "P (GPa)")))
-        for name, col in [("E_pot", 1), ("E_kin", 1), ("E_tot", 1), ("T", 2), ("P", 3)]:
+        for name, col in zip(TRACES, [1, 1, 1, 2, 3]):
             self.figure.add_scatter(x=[], y=[], mode="lines", name=name, row=1, col=col)
         self.figure.update_layout(height=260, margin=dict(l=40, r=10, t=30, b=30), legend=dict(orientation="h", y=-0.2))
         self.figure.update_xaxes(title_text="time (fs)")
@@ -65,6 +79,15 @@ class MDPlayer(W.VBox):
         buttons = W.HBox([self.start_button, self.pause_button, self.stop_button, self.reset_button, self.save_path, self.save_button])
         super().__init__([controls, buttons, self.status, self.view, self.figure, self.errors])
 
+    @property
+    def frames(self) -> list[MDFrame]:
+        """The frames kept so far (at most ``max_frames``, spanning the run)."""
+        return self._history.items
+
+    @property
+    def max_frames(self) -> int:
+        return self._history.max_len
+
     # ---- actions --------------------------------------------------------------------------
     def start(self) -> Job:
         """Start (or restart after Stop) a run from the initial structure."""
@@ -72,8 +95,8 @@ class MDPlayer(W.VBox):
             self.job.resume()
             self._sync_buttons()
             return self.job
-        self.frames = []
-        self._clear_traces()
+        self._clear()
+        self.view.clear_frames()
         self.control = MDControl(temperature=self.temperature.value)
         structure = self._batch
         kwargs = dict(model=self.model, ensemble=self.ensemble.value, temperature=self.temperature.value, timestep=self.timestep.value,
@@ -99,8 +122,7 @@ class MDPlayer(W.VBox):
 
     def reset(self) -> None:
         self.stop()
-        self.frames = []
-        self._clear_traces()
+        self._clear()
         self.view.push_frame(self._batch.positions.numpy(), self._batch.cell[0].numpy())
         self.view.flush()
         self.status.value = "ready"
@@ -129,22 +151,20 @@ class MDPlayer(W.VBox):
     def _on_frames(self, job: Job, frames: list[MDFrame]) -> None:
         if job is not self.job:
             return  # a stale job
-        self.frames.extend(frames)
+        self._history.extend(frames)
+        n = len(frames[-1].positions)
+        self._points.extend((f.time, f.energy / n, f.kinetic_energy / n, f.total_energy / n, f.temperature, f.pressure) for f in frames)
         last = frames[-1]
         self.view.push_frame(last.positions, last.cell)
-        n = len(last.positions)
-        t = [f.time for f in self.frames]
-        ys = [[f.energy / n for f in self.frames], [f.kinetic_energy / n for f in self.frames], [f.total_energy / n for f in self.frames],
-              [f.temperature for f in self.frames], [f.pressure for f in self.frames]]
-        with self.figure.batch_update():
-            for trace, y in zip(self.figure.data, ys):
-                trace.x, trace.y = t, y
+        if time.monotonic() - self._plotted_at >= 1.0 / self.plot_rate:
+            self._plot()
         self.status.value = f"step {last.step}/{self.steps.value} &nbsp; T = {last.temperature:.0f} K &nbsp; E = {last.total_energy / n:.4f} eV/atom"
 
     def _on_done(self, job: Job) -> None:
         if job is not self.job:
             return
         self.view.flush()
+        self._plot()
         if job.status == "error":
             self.status.value = f"<b style='color:#b00'>stopped: {job.error}</b> ({len(self.frames)} frames kept)"
             with self.errors:
@@ -155,10 +175,18 @@ class MDPlayer(W.VBox):
             self.view.show_frames(self.frames)
         self._sync_buttons()
 
-    def _clear_traces(self) -> None:
+    def _plot(self) -> None:
+        """Redraw the traces from the bounded point history (float32 binary buffers)."""
+        self._plotted_at = time.monotonic()
+        rows = np.asarray(self._points.items, dtype=np.float32).reshape(-1, 1 + len(TRACES))
         with self.figure.batch_update():
-            for trace in self.figure.data:
-                trace.x, trace.y = [], []
+            for k, trace in enumerate(self.figure.data):
+                trace.x, trace.y = rows[:, 0], rows[:, 1 + k]
+
+    def _clear(self) -> None:
+        self._history.clear()
+        self._points = History(self.max_points)
+        self._plot()
 
     def _sync_buttons(self) -> None:
         running = self.job is not None and self.job.running

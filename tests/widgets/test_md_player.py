@@ -25,7 +25,7 @@ def test_run_fills_traces_and_view(tmp_path, monkeypatch):
     assert len(player.frames) == 41  # step 0 and every 5 steps
     e_tot = player.trace("E_tot")
     assert len(e_tot) == 41 and np.ptp(e_tot) < 1e-3
-    assert any(c["type"] == "frame" for c in sent) and sent[-1]["type"] == "frames"
+    assert any(c["type"] == "frame" for c in sent) and sent[-1]["type"] == "trajectory"
     assert not player.start_button.disabled and not player.save_button.disabled
     path = player.save(tmp_path / "t.extxyz")
     assert len(ase.io.read(path, index=":")) == 41
@@ -54,3 +54,53 @@ def test_exploding_run_reports_error_and_keeps_frames():
     job.wait(60)
     assert job.status == "error" and "exploded at step" in player.status.value
     assert len(player.frames) >= 1
+
+
+def payload_bytes(value) -> int:
+    """Bytes a plotly update message carries: arrays count their buffers, lists 8 B per number."""
+    if isinstance(value, np.ndarray):
+        return value.nbytes if value.dtype.kind in "fiu" else 8 * value.size
+    if isinstance(value, dict):
+        return sum(payload_bytes(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return sum(payload_bytes(v) for v in value)
+    return 8
+
+
+def test_long_run_keeps_history_and_updates_bounded(monkeypatch):
+    lj = mw.load_model("lj", epsilon=0.0104, sigma=3.4, cutoff=8.0)
+    steps, max_frames = 3000, 64
+    player = mw.MDPlayer(argon(), model=lj, ensemble="nvt", temperature=40, timestep=5, steps=steps, every=1, seed=3, max_frames=max_frames)
+    player.max_points = 40
+    player.plot_rate = 1e9  # redraw at every delivery: the worst case
+    view_bytes, plot_bytes, kept = [], [], []
+    monkeypatch.setattr(player.view, "send", lambda content, buffers=None: view_bytes.append(sum(len(b) for b in buffers or [])))
+    send_update = player.figure._send_update_msg
+
+    def record_update(restyle_data, relayout_data, trace_indexes=None, **kw):
+        plot_bytes.append(payload_bytes(restyle_data))
+        return send_update(restyle_data, relayout_data, trace_indexes, **kw)
+
+    monkeypatch.setattr(player.figure, "_send_update_msg", record_update)
+    on_frames = player._on_frames
+
+    def counting(job, frames):
+        on_frames(job, frames)
+        kept.append(len(player.frames))
+
+    monkeypatch.setattr(player, "_on_frames", counting)
+    job = player.start()
+    assert job.wait(600) and job.status == "done"
+    assert len(kept) >= 10 and max(kept) <= max_frames  # never more than max_frames, at any time
+    got = [f.step for f in player.frames]
+    assert got[0] == 0 and got[-1] == steps and len(got) >= max_frames // 2  # spans the run
+    gaps = np.diff(got[:-1])
+    assert gaps.min() == gaps.max()  # evenly thinned
+    assert len(player.trace("E_tot")) <= player.max_points
+    # every update costs the same, however long the run: one frame to the view, bounded traces
+    frame_bytes = 4 * 3 * 4 + 9 * 4
+    assert max(view_bytes) <= frame_bytes
+    assert max(plot_bytes) <= len(mw.widgets.md_player.TRACES) * 2 * player.max_points * 4
+    assert len(plot_bytes) >= 10
+    # the saved trajectory holds the kept frames
+    assert len(player.frames) <= max_frames
