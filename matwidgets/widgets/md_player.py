@@ -17,7 +17,7 @@ from matwidgets.widgets.adapters import as_batch
 from matwidgets.widgets.history import History
 from matwidgets.widgets.structure_view import StructureView
 
-TRACES = ["E_pot", "E_kin", "E_tot", "T", "P"]
+TRACES = ["E_pot", "E_kin", "E_tot", "T", "P", "T target"]  # energies: change from the first frame, meV/atom
 
 
 class MDPlayer(W.VBox):
@@ -44,6 +44,7 @@ class MDPlayer(W.VBox):
         self._history = History(max_frames)
         self._points = History(self.max_points)  # [time, *TRACES] rows
         self._plotted_at = 0.0
+        self._e0: MDFrame | None = None
         self.job: Job | None = None
         self.control = MDControl(temperature=temperature)
         self.view = StructureView(structure)
@@ -63,11 +64,18 @@ class MDPlayer(W.VBox):
         self.status = W.HTML("ready")
         self.errors = W.Output()
 
-        self.figure = go.FigureWidget(make_subplots(rows=1, cols=3, subplot_titles=("energy (eV/atom)", "T (K)", "P (GPa)")))
-        for name, col in zip(TRACES, [1, 1, 1, 2, 3]):
-            self.figure.add_scatter(x=[], y=[], mode="lines", name=name, row=1, col=col)
-        self.figure.update_layout(height=260, margin=dict(l=40, r=10, t=30, b=30), legend=dict(orientation="h", y=-0.2))
+        # energies as changes from the first frame: absolute eV/atom values share one axis
+        # and every line looks flat; meV/atom changes show drift and exchange
+        titles = ("ΔE from start (meV/atom)", "T (K)", "P (GPa)")
+        self.figure = go.FigureWidget(make_subplots(rows=1, cols=3, subplot_titles=titles, horizontal_spacing=0.08))
+        for name, col in zip(TRACES, [1, 1, 1, 2, 3, 2]):
+            line = dict(dash="dash", color="#888", width=1.5) if name == "T target" else {}
+            self.figure.add_scatter(x=[], y=[], mode="lines", name=name, line=line, row=1, col=col)
+        # the legend sits above the subplot titles, clear of the axis titles below the plots
+        self.figure.update_layout(height=300, margin=dict(l=50, r=10, t=75, b=45),
+                                  legend=dict(orientation="h", x=0, xanchor="left", y=1.2, yanchor="bottom"))
         self.figure.update_xaxes(title_text="time (fs)")
+        self.plots = W.Box([self.figure], layout=W.Layout(display="none"))  # no empty axes before the first frame
 
         self.temperature.observe(self._on_temperature, "value")
         self.start_button.on_click(lambda _: self.start())
@@ -77,7 +85,7 @@ class MDPlayer(W.VBox):
         self.save_button.on_click(lambda _: self.save(self.save_path.value))
         controls = W.HBox([self.ensemble, self.temperature, self.timestep, self.steps])
         buttons = W.HBox([self.start_button, self.pause_button, self.stop_button, self.reset_button, self.save_path, self.save_button])
-        super().__init__([controls, buttons, self.status, self.view, self.figure, self.errors])
+        super().__init__([controls, buttons, self.status, self.view, self.plots, self.errors])
 
     @property
     def frames(self) -> list[MDFrame]:
@@ -151,9 +159,13 @@ class MDPlayer(W.VBox):
     def _on_frames(self, job: Job, frames: list[MDFrame]) -> None:
         if job is not self.job:
             return  # a stale job
+        if self._e0 is None:
+            self._e0 = frames[0]
+            self.plots.layout.display = None
         self._history.extend(frames)
-        n = len(frames[-1].positions)
-        self._points.extend((f.time, f.energy / n, f.kinetic_energy / n, f.total_energy / n, f.temperature, f.pressure) for f in frames)
+        n, f0, target = len(frames[-1].positions), self._e0, self.control.temperature
+        self._points.extend((f.time, 1000 * (f.energy - f0.energy) / n, 1000 * (f.kinetic_energy - f0.kinetic_energy) / n,
+                             1000 * (f.total_energy - f0.total_energy) / n, f.temperature, f.pressure, target) for f in frames)
         last = frames[-1]
         self.view.push_frame(last.positions, last.cell)
         if time.monotonic() - self._plotted_at >= 1.0 / self.plot_rate:
@@ -184,6 +196,9 @@ class MDPlayer(W.VBox):
                 trace.x, trace.y = rows[:, 0], rows[:, 1 + k]
 
     def _clear(self) -> None:
+        self._e0: MDFrame | None = None  # the first frame: energies are plotted as changes from it
+        self.plots.layout.display = "none"
+        self.figure.data[-1].visible = self.ensemble.value != "nve"  # no thermostat, no target
         self._history.clear()
         self._points = History(self.max_points)
         self._plot()
@@ -198,6 +213,7 @@ class MDPlayer(W.VBox):
         self.ensemble.disabled = self.timestep.disabled = self.steps.disabled = running
 
     def trace(self, name: str) -> np.ndarray:
-        """The values of one trace ("E_pot", "E_kin", "E_tot", "T", "P")."""
+        """The plotted values of one trace: "E_pot", "E_kin", "E_tot" (change from the first
+        frame, meV/atom), "T" (K), "P" (GPa) or "T target" (K)."""
         names = [t.name for t in self.figure.data]
         return np.asarray(self.figure.data[names.index(name)].y, dtype=float)

@@ -24,11 +24,36 @@ def test_run_fills_traces_and_view(tmp_path, monkeypatch):
     assert job.wait(60) and job.status == "done"
     assert len(player.frames) == 41  # step 0 and every 5 steps
     e_tot = player.trace("E_tot")
-    assert len(e_tot) == 41 and np.ptp(e_tot) < 1e-3
+    assert len(e_tot) == 41 and np.ptp(e_tot) < 1.0  # meV/atom: NVE conserves energy
     assert any(c["type"] == "frame" for c in sent) and sent[-1]["type"] == "trajectory"
     assert not player.start_button.disabled and not player.save_button.disabled
     path = player.save(tmp_path / "t.extxyz")
     assert len(ase.io.read(path, index=":")) == 41
+
+
+def test_plots_energy_changes_target_and_no_empty_axes():
+    lj = mw.LennardJones(0.0104, 3.4, 8.0)
+    player = mw.MDPlayer(argon(), model=lj, ensemble="nvt", temperature=30, timestep=5, steps=60, every=5, seed=4)
+    assert player.plots.layout.display == "none"  # no empty axes before Start
+    job = player.start()
+    assert job.wait(60) and job.status == "done"
+    assert player.plots.layout.display != "none"
+    frames, n = player.frames, len(argon())
+    for name, attr in [("E_pot", "energy"), ("E_kin", "kinetic_energy"), ("E_tot", "total_energy")]:
+        expected = [1000 * (getattr(f, attr) - getattr(frames[0], attr)) / n for f in frames]  # meV/atom from frame 0
+        np.testing.assert_allclose(player.trace(name), expected, atol=1e-3)
+    assert player.trace("E_kin")[-1] != 0  # the thermostat heats: the lines are not flat
+    target = player.figure.data[-1]
+    assert target.name == "T target" and target.line.dash == "dash" and target.visible is not False
+    np.testing.assert_allclose(player.trace("T target"), 30)
+    assert "meV/atom" in player.figure.layout.annotations[0].text
+    # the legend sits above the subplots (and their titles), not over the axis titles below them
+    legend = player.figure.layout.legend
+    assert legend.yanchor == "bottom" and legend.y > max(a.y for a in player.figure.layout.annotations)
+    assert player.figure.layout.xaxis.title.text == "time (fs)"
+    nve = mw.MDPlayer(argon(), model=lj, ensemble="nve", steps=5)
+    nve.start().wait(60)
+    assert nve.figure.data[-1].visible is False  # no thermostat, no target line
 
 
 def test_stop_keeps_frames_and_live_temperature():
@@ -39,8 +64,12 @@ def test_stop_keeps_frames_and_live_temperature():
         job.loop.run_until_complete(__import__("asyncio").sleep(0.02))
     player.temperature.value = 80
     assert player.control.temperature == 80
+    n_before = len(player.frames)
+    while len(player.frames) < n_before + 3:
+        job.loop.run_until_complete(__import__("asyncio").sleep(0.02))
     player.stop()
     job.wait(30)
+    assert player.trace("T target")[0] == 20 and player.trace("T target")[-1] == 80  # the target follows the slider
     assert job.status == "cancelled" and len(player.frames) >= 5
     assert "cancelled" in player.status.value
 
