@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections import deque
 from typing import Any
 
 import ipywidgets as W
@@ -17,6 +18,7 @@ from matwidgets.widgets.adapters import as_batch
 from matwidgets.widgets.history import History
 from matwidgets.widgets.structure_view import StructureView
 
+RATE_WINDOW = 5.0  # s of recent progress that steps/s is measured over
 TRACES = ["E_pot", "E_kin", "E_tot", "T", "P", "T target"]  # energies: change from the first frame, meV/atom
 
 
@@ -45,6 +47,10 @@ class MDPlayer(W.VBox):
         self._points = History(self.max_points)  # [time, *TRACES] rows
         self._plotted_at = 0.0
         self._e0: MDFrame | None = None
+        self._clock = time.monotonic  # for steps/s and time left (tests replace it)
+        self._progress: deque[tuple[float, int]] = deque()  # (clock, step) of recent deliveries
+        self._n_steps = steps
+        self._started_at = 0.0
         self.job: Job | None = None
         self.control = MDControl(temperature=temperature)
         self.view = StructureView(structure)
@@ -101,10 +107,12 @@ class MDPlayer(W.VBox):
         """Start (or restart after Stop) a run from the initial structure."""
         if self.job is not None and self.job.running:
             self.job.resume()
+            self._progress.clear()  # a pause is no part of the speed
             self._sync_buttons()
             return self.job
         self._clear()
         self.view.clear_frames()
+        self._n_steps, self._started_at = self.steps.value, self._clock()
         self.control = MDControl(temperature=self.temperature.value)
         structure = self._batch
         kwargs = dict(model=self.model, ensemble=self.ensemble.value, temperature=self.temperature.value, timestep=self.timestep.value,
@@ -121,6 +129,7 @@ class MDPlayer(W.VBox):
             self.job.resume()
         else:
             self.job.pause()
+        self._progress.clear()  # a pause is no part of the speed
         self._sync_buttons()
 
     def stop(self) -> None:
@@ -170,7 +179,21 @@ class MDPlayer(W.VBox):
         self.view.push_frame(last.positions, last.cell)
         if time.monotonic() - self._plotted_at >= 1.0 / self.plot_rate:
             self._plot()
-        self.status.value = f"step {last.step}/{self.steps.value} &nbsp; T = {last.temperature:.0f} K &nbsp; E = {last.total_energy / n:.4f} eV/atom"
+        self.status.value = (f"step {last.step}/{self._n_steps} &nbsp; {self._speed(last.step)} &nbsp; "
+                             f"T = {last.temperature:.0f} K &nbsp; E = {last.total_energy / n:.4f} eV/atom")
+
+    def _speed(self, step: int) -> str:
+        """Steps per second over the last few seconds, and the time left at that speed."""
+        now = self._clock()
+        window = self._progress
+        window.append((now, step))
+        while len(window) > 2 and now - window[0][0] > RATE_WINDOW:
+            window.popleft()
+        (t0, s0), (t1, s1) = window[0], window[-1]
+        if t1 - t0 <= 0 or s1 <= s0:
+            return "measuring speed…"
+        rate = (s1 - s0) / (t1 - t0)
+        return f"{rate:.3g} steps/s &nbsp; {_duration(max(self._n_steps - step, 0) / rate)} left"
 
     def _on_done(self, job: Job) -> None:
         if job is not self.job:
@@ -182,9 +205,12 @@ class MDPlayer(W.VBox):
             with self.errors:
                 print(job.error_traceback)
         else:
-            self.status.value = f"{job.status}: {len(self.frames)} frames"
+            last = self.frames[-1].step if self.frames else 0
+            took = self._clock() - self._started_at
+            self.status.value = (f"{job.status}: {last} steps in {_duration(took)}"
+                                 + (f" ({last / took:.3g} steps/s)" if took > 0 and last else "") + f", {len(self.frames)} frames kept")
         if self.frames:
-            self.view.show_frames(self.frames)
+            self.view.show_frames(self.frames, index=-1)  # where the run ended, not where it began
         self._sync_buttons()
 
     def _plot(self) -> None:
@@ -196,6 +222,7 @@ class MDPlayer(W.VBox):
                 trace.x, trace.y = rows[:, 0], rows[:, 1 + k]
 
     def _clear(self) -> None:
+        self._progress.clear()
         self._e0: MDFrame | None = None  # the first frame: energies are plotted as changes from it
         self.plots.layout.display = "none"
         self.figure.data[-1].visible = self.ensemble.value != "nve"  # no thermostat, no target
@@ -217,3 +244,12 @@ class MDPlayer(W.VBox):
         frame, meV/atom), "T" (K), "P" (GPa) or "T target" (K)."""
         names = [t.name for t in self.figure.data]
         return np.asarray(self.figure.data[names.index(name)].y, dtype=float)
+
+
+def _duration(seconds: float) -> str:
+    """1:05:09, 3:07 or 42 s."""
+    s = int(round(seconds))
+    if s < 60:
+        return f"{s} s"
+    h, rest = divmod(s, 3600)
+    return f"{h}:{rest // 60:02d}:{rest % 60:02d}" if h else f"{rest // 60}:{rest % 60:02d}"

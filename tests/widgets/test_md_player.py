@@ -20,13 +20,19 @@ def test_run_fills_traces_and_view(tmp_path, monkeypatch):
     player = mw.MDPlayer(argon(), model=lj, ensemble="nve", temperature=50, timestep=5, steps=200, seed=1)
     sent = []
     monkeypatch.setattr(player.view, "send", lambda content, buffers=None: sent.append(content))
+    shown = []
+    monkeypatch.setattr(player.view, "show_frames", lambda frames, index=0: shown.append((list(frames), index)) or mw.StructureView.show_frames(player.view, frames, index))
     job = player.start()
     assert job.wait(60) and job.status == "done"
     assert len(player.frames) == 41  # step 0 and every 5 steps
     e_tot = player.trace("E_tot")
     assert len(e_tot) == 41 and np.ptp(e_tot) < 1.0  # meV/atom: NVE conserves energy
     assert any(c["type"] == "frame" for c in sent) and sent[-1]["type"] == "trajectory"
+    assert sent[-1]["n_frames"] == 41 and sent[-1]["index"] == 40  # after the run: its last frame, not frame 1
+    assert "done: 200 steps in" in player.status.value
     assert not player.start_button.disabled and not player.save_button.disabled
+    frames, index = shown[-1]
+    assert frames[index] is player.frames[-1] and frames[index].step == 200
     path = player.save(tmp_path / "t.extxyz")
     assert len(ase.io.read(path, index=":")) == 41
 
@@ -133,3 +139,26 @@ def test_long_run_keeps_history_and_updates_bounded(monkeypatch):
     assert len(plot_bytes) >= 10
     # the saved trajectory holds the kept frames
     assert len(player.frames) <= max_frames
+
+
+def test_readouts_steps_per_second_and_time_left():
+    from matwidgets.engine.dynamics import MDFrame
+
+    s = argon()
+    player = mw.MDPlayer(s, model=mw.LennardJones(0.0104, 3.4, 8.0), steps=1000)
+    now = [100.0]
+    player._clock = lambda: now[0]
+    player.job = job = object()  # deliveries as from a running job
+
+    def frame(step):
+        return MDFrame(step, step * 1.0, s.cart_coords, s.lattice.matrix, -0.3, 0.01, 50.0, 0.1)
+
+    player._on_frames(job, [frame(0)])
+    assert "measuring" in player.status.value
+    now[0] += 2.0
+    player._on_frames(job, [frame(100), frame(200)])  # 200 steps in 2 s
+    assert "100 steps/s" in player.status.value and "8 s left" in player.status.value
+    now[0] += 8.0  # slower now: 40 steps in 8 s; the 5 s window forgets the fast start
+    player._on_frames(job, [frame(240)])
+    assert " 5 steps/s" in player.status.value  # (240 - 200) steps / (110 - 102) s
+    assert "2:32 left" in player.status.value  # 760 steps at 5 steps/s = 152 s
