@@ -21,7 +21,10 @@ ROWS = [
     ("e_above_hull", "E above hull", "{:.4f} eV/atom"),
     ("max_force", "max force", "{:.3f} eV/Å"),
     ("pressure", "pressure", "{:.2f} GPa"),
-    ("total_magmom", "total magnetic moment", "{:.2f} μB"),
+    # CHGNet predicts moment magnitudes |m| per atom: a "total" would be a sum of |m|, not
+    # a net moment, so per-atom magnitudes are shown (the engine's total_magmom is not)
+    ("max_magmom", "largest |m| on an atom", "{:.3f} μB"),
+    ("mean_abs_magmom", "mean |m| per atom", "{:.3f} μB"),
     ("volume_per_atom", "volume", "{:.2f} Å³/atom"),
     ("density", "density", "{:.3f} g/cm³"),
     ("spacegroup", "space group", "{}"),

@@ -107,3 +107,23 @@ def test_panel_with_hull_and_view():
     panel = mw.PropertyPanel(view, model=mw.LennardJones(0.01, 2.0, 6.0), hull=res)
     assert run_loop_until(panel.job.loop, lambda: "e_above_hull" in panel.properties)
     assert np.isfinite(panel.properties["e_above_hull"])
+
+
+def test_panel_shows_per_atom_moment_magnitudes_not_a_fake_total(monkeypatch, nacl):
+    from matwidgets.widgets import property_panel
+
+    def fake_properties(structure, model, hull=None, references=None):
+        # as CHGNet gives them: magnitudes, so "total" is a sum of |m| (0.10 for NaCl)
+        yield {"formula": "NaCl", "n_atoms": 8, "energy_per_atom": -3.4, "total_magmom": 0.10, "max_magmom": 0.0311}
+
+    monkeypatch.setattr(property_panel, "iter_properties", fake_properties)
+    panel = mw.PropertyPanel(nacl, model=mw.LennardJones(0.01, 2.5, 6.0))
+    assert run_loop_until(panel.job.loop, lambda: panel.job.finished)
+    text = panel.table.value
+    assert "total" not in text and "0.10" not in text
+    assert "|m|" in text and "0.031 μB" in text
+    assert "mean |m|" not in text  # not computed from the total: it is shown only when the engine gives it
+    monkeypatch.setattr(property_panel, "iter_properties", lambda *a, **k: iter([{"formula": "NaCl", "max_magmom": 0.03, "mean_abs_magmom": 0.0125}]))
+    panel.refresh()
+    assert run_loop_until(panel.job.loop, lambda: panel.job.finished)
+    assert "mean |m| per atom" in panel.table.value and "0.013 μB" in panel.table.value
