@@ -127,3 +127,37 @@ def test_panel_shows_per_atom_moment_magnitudes_not_a_fake_total(monkeypatch, na
     panel.refresh()
     assert run_loop_until(panel.job.loop, lambda: panel.job.finished)
     assert "mean |m| per atom" in panel.table.value and "0.013 μB" in panel.table.value
+
+
+def test_stale_bulk_modulus_cleared_and_relax_applies_only_to_its_structure(nacl):
+    from matwidgets.widgets.property_panel import same_structure
+
+    lj = mw.LennardJones(0.01, 2.5, 6.0)
+    nacl.scale_lattice(5.4**3)  # near this model's E(V) minimum, so the fit works
+    b = mw.StructureBuilder(nacl)
+    panel = mw.PropertyPanel(b, model=lj, references={"Na": -0.01, "Cl": -0.02})
+    loop = panel.job.loop
+    job = panel.compute_bulk_modulus()
+    assert run_loop_until(loop, lambda: job.finished and "bulk_modulus" in panel.properties)
+    assert "bulk modulus" in panel.table.value
+    b.strain(0.5)  # the volume changes: the fitted B no longer holds
+    assert "bulk_modulus" not in panel.properties and "bulk modulus" not in panel.table.value
+    assert run_loop_until(loop, lambda: panel.job.finished)
+    assert "bulk_modulus" not in panel.properties
+    # a fit that finishes after an edit is not shown for the edited structure
+    job = panel.compute_bulk_modulus()
+    b.strain(-0.5)
+    assert run_loop_until(loop, lambda: job.finished and panel.job.finished)
+    assert "bulk_modulus" not in panel.properties and "changed while" in panel.message.value
+    # a relax result is applied only to the structure it was computed for
+    relax_job = panel.relax()
+    b.substitute([0], "K")  # edited while relaxing
+    edited = b.structure
+    assert run_loop_until(loop, lambda: relax_job.finished)
+    assert b.structure == edited and "not applied" in panel.message.value
+    b.rattle(0.1, seed=0)
+    rattled = b.structure
+    relax_job = panel.relax()  # untouched meanwhile: applied
+    assert run_loop_until(loop, lambda: relax_job.finished)
+    assert not same_structure(b.structure, rattled) and "relaxed" in panel.message.value
+    assert mw.predict(b.structure, lj)[0].max_force < mw.predict(rattled, lj)[0].max_force
