@@ -35,6 +35,8 @@ class Job:
 
     ``on_done(job)`` runs once at the end (status "done", "cancelled" or "error";
     the exception is in ``job.error``). Both callbacks run on the event loop thread.
+    An exception raised by ``on_items`` is not lost on the loop: it stops the job,
+    which ends with status "error" and that exception.
     """
 
     def __init__(self, make_gen: Callable[[], Iterator[Any]], on_items: Callable[[Job, list], None],
@@ -46,6 +48,7 @@ class Job:
         self.status = "idle"
         self.error: BaseException | None = None
         self.error_traceback = ""
+        self._callback_error: tuple[BaseException, str] | None = None
         self.n_items = 0
         self._queue: list = []
         self._lock = threading.Lock()
@@ -162,12 +165,18 @@ class Job:
             items, self._queue = self._queue, []
             self._scheduled = False
         self._last = time.monotonic()
-        if items:
+        if items and self._callback_error is None:
             self.n_items += len(items)
-            self._on_items(self, items)
+            try:
+                self._on_items(self, items)
+            except Exception as exc:  # a widget's handler failed: the job ends with its error
+                self._callback_error = (exc, traceback.format_exc())
+                self.cancel()
 
     def _finish(self, outcome: str, error: BaseException | None) -> None:
         self._deliver()  # whatever arrived after the last throttled delivery
+        if self._callback_error is not None:
+            outcome, (error, self.error_traceback) = "error", self._callback_error
         self.error = error
         self.status = outcome
         if self._on_done is not None:

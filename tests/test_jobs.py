@@ -144,3 +144,24 @@ def test_cancel_all_stops_live_jobs_and_forgets_them():
     assert job in jobs._live
     jobs.cancel_all(timeout=5)
     assert job.cancelled and not job._thread.is_alive() and job not in jobs._live
+
+
+def test_a_failing_handler_ends_the_job_with_its_error():
+    loop = make_loop()
+    done = []
+
+    def handler(job, items):
+        if any(k >= 10 for k in items):
+            raise KeyError("widget broke")
+
+    def endless():
+        k = 0
+        while True:
+            time.sleep(0.001)
+            yield k
+            k += 1
+
+    job = Job(endless, handler, on_done=lambda j: done.append((j.status, j.error)), loop=loop).start()
+    assert job.wait(10)  # the worker stops: no endless run feeding a broken handler
+    assert done == [("error", job.error)] and isinstance(job.error, KeyError)
+    assert "widget broke" in job.error_traceback and "handler" in job.error_traceback
