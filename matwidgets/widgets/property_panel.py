@@ -15,6 +15,7 @@ from matwidgets.engine.optimize import relax
 from matwidgets.engine.properties import bulk_modulus, iter_properties
 from matwidgets.jobs import Job, kernel_loop
 from matwidgets.widgets.adapters import as_batch
+from matwidgets.widgets.feedback import guarded, show_error
 
 ROWS = [
     ("energy_per_atom", "energy", "{:.4f} eV/atom"),
@@ -56,11 +57,13 @@ class PropertyPanel(W.VBox):
         self.table = W.HTML()
         self.status = W.HTML()  # the live computation
         self.message = W.HTML()  # what the buttons did (a result applied or not, and why)
+        self.errors = W.Output()  # tracebacks of what failed
         eos = W.Button(description="Bulk modulus", icon="compress")
         relax_button = W.Button(description="Relax", icon="arrow-down")
-        eos.on_click(lambda _: self.compute_bulk_modulus())
-        relax_button.on_click(lambda _: self.relax())
-        super().__init__([self.table, W.HBox([eos, relax_button]), self.status, self.message], layout=W.Layout(min_width="320px"))
+        eos.on_click(guarded(self.message, self.errors, "bulk modulus failed", self.compute_bulk_modulus))
+        relax_button.on_click(guarded(self.message, self.errors, "relax failed", self.relax))
+        super().__init__([self.table, W.HBox([eos, relax_button]), self.status, self.message, self.errors],
+                         layout=W.Layout(min_width="320px"))
         if hasattr(source, "structure") and isinstance(source, t.HasTraits) and source.has_trait("structure"):
             source.observe(lambda _: self.schedule(), "structure")
         elif hasattr(source, "positions") and isinstance(source, t.HasTraits):
@@ -81,7 +84,7 @@ class PropertyPanel(W.VBox):
         if self.job is not None and self.job.running:
             self.job.cancel()
         self._drop_stale_bulk_modulus()
-        self._pending = loop.call_later(self.debounce, self.refresh)
+        self._pending = loop.call_later(self.debounce, guarded(self.status, self.errors, "prediction failed", self.refresh))
 
     def refresh(self) -> Job:
         self._pending = None
@@ -112,7 +115,7 @@ class PropertyPanel(W.VBox):
         if job is not self.job:
             return
         if job.status == "error":
-            self.status.value = f"<b style='color:#b00'>{html.escape(str(job.error))}</b>"
+            show_error(self.status, self.errors, "prediction failed", job.error, job.error_traceback)
         elif job.status == "done":
             self.status.value = ""
 
@@ -139,8 +142,8 @@ class PropertyPanel(W.VBox):
             self.message.value = ""
 
         def done(job):
-            if job.error:
-                self.message.value = f"<b style='color:#b00'>{html.escape(str(job.error))}</b>"
+            if job.status == "error":
+                show_error(self.message, self.errors, "bulk modulus failed", job.error, job.error_traceback)
 
         self.message.value = "fitting E(V)…"
         return Job(run, got, done, rate=5).start()
@@ -163,8 +166,14 @@ class PropertyPanel(W.VBox):
                 self.source.structure = res.structure
             self.message.value = f"relaxed in {res.steps} steps (converged: {res.converged})"
 
+        def done(job):  # never "relaxing…" forever
+            if job.status == "error":
+                show_error(self.message, self.errors, "relax failed", job.error, job.error_traceback)
+            elif job.status == "cancelled":
+                self.message.value = "relax cancelled"
+
         self.message.value = "relaxing…"
-        return Job(run, got, rate=5).start()
+        return Job(run, got, done, rate=5).start()
 
 
 def same_structure(a: Structure, b: Structure, tol: float = 1e-6) -> bool:

@@ -161,3 +161,40 @@ def test_stale_bulk_modulus_cleared_and_relax_applies_only_to_its_structure(nacl
     assert run_loop_until(loop, lambda: relax_job.finished)
     assert not same_structure(b.structure, rattled) and "relaxed" in panel.message.value
     assert mw.predict(b.structure, lj)[0].max_force < mw.predict(rattled, lj)[0].max_force
+
+
+def test_panel_reports_every_failure(monkeypatch, nacl):
+    from matwidgets.engine.optimize import RelaxResult
+    from matwidgets.widgets import property_panel
+
+    lj = mw.LennardJones(0.01, 2.5, 6.0)
+    b = mw.StructureBuilder(nacl)
+    panel = mw.PropertyPanel(b, model=lj, references={"Na": -0.01, "Cl": -0.02})
+    loop = panel.job.loop
+    assert run_loop_until(loop, lambda: panel.job.finished)
+    errors = lambda: "".join(o.get("text", "") for o in panel.errors.outputs)  # noqa: E731
+
+    def broken_relax(*a, **k):
+        raise RuntimeError("optimizer blew up")
+
+    monkeypatch.setattr(property_panel, "relax", broken_relax)
+    panel.children[1].children[1].click()  # the Relax button
+    assert run_loop_until(loop, lambda: "relaxing" not in panel.message.value)
+    assert "relax failed: optimizer blew up" in panel.message.value and "broken_relax" in errors()
+    # a result the builder refuses (overlapping atoms) is reported too, from the job's handler
+    bad = nacl.copy()
+    bad.translate_sites([1], [0.01, 0, 0], frac_coords=False)
+    bad.replace(1, "Na", coords=bad[0].coords + 0.01, coords_are_cartesian=True)
+    monkeypatch.setattr(property_panel, "relax", lambda *a, **k: RelaxResult(bad, -1.0, True, 3, []))
+    job = panel.relax()
+    assert run_loop_until(loop, lambda: job.finished)
+    assert job.status == "error" and "relax failed" in panel.message.value and b.structure == nacl
+    # the bulk modulus fit fails far from the E(V) minimum: said, not lost
+    panel.children[1].children[0].click()
+    assert run_loop_until(loop, lambda: "fitting" not in panel.message.value)
+    assert "bulk modulus failed" in panel.message.value and "EOS" in errors()
+    # the live prediction failing
+    monkeypatch.setattr(property_panel, "iter_properties", lambda *a, **k: (_ for _ in ()).throw(ValueError("no prediction")))
+    b.strain(1.0)
+    assert run_loop_until(loop, lambda: "no prediction" in panel.status.value)
+    assert "prediction failed" in panel.status.value
