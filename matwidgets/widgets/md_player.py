@@ -15,6 +15,7 @@ from plotly.subplots import make_subplots
 from matwidgets.engine.dynamics import MDControl, MDFrame, run_md
 from matwidgets.jobs import Job
 from matwidgets.widgets.adapters import as_batch
+from matwidgets.widgets.feedback import guarded
 from matwidgets.widgets.history import History
 from matwidgets.widgets.structure_view import StructureView
 
@@ -84,11 +85,12 @@ class MDPlayer(W.VBox):
         self.plots = W.Box([self.figure], layout=W.Layout(display="none"))  # no empty axes before the first frame
 
         self.temperature.observe(self._on_temperature, "value")
-        self.start_button.on_click(lambda _: self.start())
-        self.pause_button.on_click(lambda _: self.pause())
-        self.stop_button.on_click(lambda _: self.stop())
-        self.reset_button.on_click(lambda _: self.reset())
-        self.save_button.on_click(lambda _: self.save(self.save_path.value))
+        ui = lambda what, action: guarded(self.status, self.errors, what, action)  # noqa: E731
+        self.start_button.on_click(ui("start failed", self.start))
+        self.pause_button.on_click(ui("pause failed", self.pause))
+        self.stop_button.on_click(ui("stop failed", self.stop))
+        self.reset_button.on_click(ui("reset failed", self.reset))
+        self.save_button.on_click(ui("save failed", lambda: self.save(self.save_path.value)))
         controls = W.HBox([self.ensemble, self.temperature, self.timestep, self.steps])
         buttons = W.HBox([self.start_button, self.pause_button, self.stop_button, self.reset_button, self.save_path, self.save_button])
         super().__init__([controls, buttons, self.status, self.view, self.plots, self.errors])
@@ -202,8 +204,7 @@ class MDPlayer(W.VBox):
         self._plot()
         if job.status == "error":
             self.status.value = f"<b style='color:#b00'>stopped: {job.error}</b> ({len(self.frames)} frames kept)"
-            with self.errors:
-                print(job.error_traceback)
+            self.errors.append_stderr(job.error_traceback)
         else:
             last = self.frames[-1].step if self.frames else 0
             took = self._clock() - self._started_at

@@ -162,3 +162,18 @@ def test_readouts_steps_per_second_and_time_left():
     player._on_frames(job, [frame(240)])
     assert " 5 steps/s" in player.status.value  # (240 - 200) steps / (110 - 102) s
     assert "2:32 left" in player.status.value  # 760 steps at 5 steps/s = 152 s
+
+
+def test_save_errors_are_shown(tmp_path):
+    lj = mw.LennardJones(0.0104, 3.4, 8.0)
+    player = mw.MDPlayer(argon(), model=lj, ensemble="nve", temperature=20, timestep=5, steps=10, seed=1)
+    player.save_button.click()  # nothing to save yet
+    assert "save failed: no frames to save" in player.status.value
+    assert "ValueError" in "".join(o.get("text", "") for o in player.errors.outputs)
+    assert player.start().wait(60)
+    player.save_path.value = str(tmp_path / "no" / "such" / "dir" / "t.extxyz")
+    player.save_button.click()
+    assert "save failed" in player.status.value and "such" in player.status.value
+    player.save_path.value = str(tmp_path / "t.extxyz")
+    player.save_button.click()
+    assert "saved 3 frames" in player.status.value
