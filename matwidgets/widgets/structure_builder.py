@@ -40,8 +40,9 @@ class StructureBuilder(W.VBox):
         # sources
         self.query = W.Text(placeholder="mineral, Pearson, Strukturbericht, AFLOW label", description="prototype", layout=W.Layout(width="360px"))
         self.matches = W.Dropdown(options=[], description="matches", layout=W.Layout(width="360px"))
+        self.match_count = W.HTML()
         self.proto_elements = W.Text(placeholder="e.g. Ba Ti O", description="elements", layout=W.Layout(width="260px"))
-        load_proto = W.Button(description="Load prototype")
+        self.load_proto_button = load_proto = W.Button(description="Load prototype")
         self.lattice_name = W.Dropdown(options=list(build.LATTICES), value="rocksalt", description="lattice", layout=W.Layout(width="220px"))
         self.lattice_elements = W.Text(value="Na Cl", description="elements", layout=W.Layout(width="220px"))
         self.lattice_a = W.BoundedFloatText(value=5.64, min=0.5, max=100, step=0.01, description="a (Å)", layout=W.Layout(width="160px"))
@@ -83,7 +84,7 @@ class StructureBuilder(W.VBox):
         export.on_click(ui(lambda: self.export(self.export_path.value)))
 
         tabs = W.Tab([
-            W.VBox([self.query, self.matches, W.HBox([self.proto_elements, load_proto]),
+            W.VBox([self.query, W.HBox([self.matches, self.match_count]), W.HBox([self.proto_elements, load_proto]),
                     W.HBox([self.lattice_name, self.lattice_elements, self.lattice_a, load_lattice]), self.upload]),
             W.VBox([W.HBox(list(self.params.values())[:3]), W.HBox(list(self.params.values())[3:]), apply_lattice,
                     W.HBox([make_sc, *self.sc]), W.HBox([self.rattle_amp, do_rattle, self.strain_pct, self.strain_comp, do_strain])]),
@@ -133,10 +134,19 @@ class StructureBuilder(W.VBox):
 
     # ---- sources ----------------------------------------------------------------------------
     def _search(self) -> None:
-        found = build.search_prototypes(self.query.value)
-        self.matches.options = [(f"{t.get('mineral') or ''} {t.get('strukturbericht', '')} {t['pearson']} {label}".strip(), label) for label, t in found]
+        limit = 50
+        found = build.search_prototypes(self.query.value, limit=limit)
+        previous = self.matches.value
+        self.matches.options = [(_match_label(label, tags), label) for label, tags in found]
+        labels = [label for label, _ in found]
+        # a dropdown that lists matches but selects none looks blank and loads nothing
+        self.matches.value = previous if previous in labels else (labels[0] if labels else None)
+        n = len(found)
+        self.match_count.value = "no match" if not n else f"first {n} matches" if n >= limit else f"{n} match{'es' if n > 1 else ''}"
 
-    def load_prototype(self, label: str, elements: list[str] | None = None) -> Structure:
+    def load_prototype(self, label: str | None, elements: list[str] | None = None) -> Structure:
+        if not label:
+            raise ValueError("no prototype chosen: search for one (mineral, Pearson symbol, ...) and pick a match")
         return self.apply(lambda _: build.prototype(label, elements))
 
     def load_lattice(self, name: str, elements: list[str], a: float, c: float | None = None) -> Structure:
@@ -207,3 +217,9 @@ class StructureBuilder(W.VBox):
             fh.write(text)
         self.message.value = f"wrote {html.escape(path)}"
         return path
+
+
+def _match_label(label: str, tags: dict) -> str:
+    """"(Cubic) Perovskite E2_1 cP5 AB3C_cP5_221_a_c_b": the tags that are set (the library writes "None")."""
+    parts = [tags.get(k) for k in ("mineral", "strukturbericht", "pearson")] + [label]
+    return " ".join(str(p) for p in parts if p and str(p) != "None")

@@ -198,3 +198,25 @@ def test_panel_reports_every_failure(monkeypatch, nacl):
     b.strain(1.0)
     assert run_loop_until(loop, lambda: "no prediction" in panel.status.value)
     assert "prediction failed" in panel.status.value
+
+
+def test_prototype_search_selects_the_first_match_and_loads():
+    b = mw.StructureBuilder()
+    b.query.value = "perovskite"
+    labels = [label for _, label in b.matches.options]
+    assert len(labels) == 2 and b.matches.value == labels[0]  # selected, not blank
+    assert b.match_count.value == "2 matches"
+    assert all("None" not in text for text, _ in b.matches.options)
+    b.matches.value = "AB3C_cP5_221_a_c_b"
+    b.proto_elements.value = "Ti O Sr"
+    b.load_proto_button.click()  # the UI path
+    loaded = b.structure
+    assert {el.symbol for el in loaded.composition.elements} == {"Sr", "Ti", "O"} and len(loaded) == 5
+    assert "refused" not in b.message.value
+    b.query.value = "cP5"  # the choice stays while it still matches
+    assert b.matches.value == "AB3C_cP5_221_a_c_b"
+    b.query.value = "no such prototype"
+    assert b.matches.value is None and b.match_count.value == "no match"
+    b.load_proto_button.click()
+    assert "no prototype chosen" in b.message.value and "None" not in b.message.value
+    assert b.structure == loaded
