@@ -18,6 +18,13 @@ from matwidgets.widgets.periodic_table import PeriodicTable
 from matwidgets.widgets.structure_view import StructureView
 
 PARAMS = ["a", "b", "c", "alpha", "beta", "gamma"]
+PARAM_LABELS = {"a": "a (Å)", "b": "b (Å)", "c": "c (Å)", "alpha": "α (°)", "beta": "β (°)", "gamma": "γ (°)"}
+MAX_LISTED = 12  # picked atoms listed by name; more are counted
+
+
+def row(children: list, **layout) -> W.HBox:
+    """A row of controls that wraps instead of running past the notebook's width."""
+    return W.HBox(children, layout=W.Layout(**{"flex_flow": "row wrap", "align_items": "center", **layout}))
 
 
 class StructureBuilder(W.VBox):
@@ -49,13 +56,16 @@ class StructureBuilder(W.VBox):
         load_lattice = W.Button(description="Build lattice")
         self.upload = W.FileUpload(accept=".cif,.vasp,.xyz,.extxyz,POSCAR,CONTCAR", multiple=False, description="Upload file")
         # edits
-        self.params = {p: W.BoundedFloatText(min=0.01, max=360, step=0.01, description=p, layout=W.Layout(width="150px")) for p in PARAMS}
+        self.params = {p: W.BoundedFloatText(min=0.01, max=360, step=0.01, description=PARAM_LABELS[p], layout=W.Layout(width="160px"))
+                       for p in PARAMS}
         apply_lattice = W.Button(description="Set lattice")
         self.whole_orbit = W.Checkbox(value=False, description="whole orbit")
         subst = W.Button(description="Substitute picked")
         remove = W.Button(description="Remove picked")
-        self.add_frac = [W.FloatText(value=0.5, layout=W.Layout(width="70px")) for _ in range(3)]
-        add = W.Button(description="Add atom at")
+        self.add_frac = [W.FloatText(value=0.5, description=x, style={"description_width": "initial"}, layout=W.Layout(width="90px"))
+                         for x in ("x", "y", "z")]
+        add = W.Button(description="Add atom at fractional", layout=W.Layout(width="auto"))
+        self.picked = W.HTML()
         self.sc = [W.BoundedIntText(value=1, min=1, max=10, layout=W.Layout(width="60px")) for _ in range(3)]
         make_sc = W.Button(description="Supercell")
         self.rattle_amp = W.BoundedFloatText(value=0.05, min=0, max=1, step=0.01, description="rattle (Å)", layout=W.Layout(width="170px"))
@@ -84,18 +94,23 @@ class StructureBuilder(W.VBox):
         export.on_click(ui(lambda: self.export(self.export_path.value)))
 
         tabs = W.Tab([
-            W.VBox([self.query, W.HBox([self.matches, self.match_count]), W.HBox([self.proto_elements, load_proto]),
-                    W.HBox([self.lattice_name, self.lattice_elements, self.lattice_a, load_lattice]), self.upload]),
-            W.VBox([W.HBox(list(self.params.values())[:3]), W.HBox(list(self.params.values())[3:]), apply_lattice,
-                    W.HBox([make_sc, *self.sc]), W.HBox([self.rattle_amp, do_rattle, self.strain_pct, self.strain_comp, do_strain])]),
-            W.VBox([W.HTML("Pick atoms in the view (shift-click adds), an element in the table:"), self.table,
-                    W.HBox([subst, self.whole_orbit, remove]), W.HBox([add, *self.add_frac])]),
-        ])
+            W.VBox([self.query, row([self.matches, self.match_count]), row([self.proto_elements, load_proto]),
+                    row([self.lattice_name, self.lattice_elements, self.lattice_a, load_lattice]), self.upload]),
+            W.VBox([row(list(self.params.values())[:3]), row(list(self.params.values())[3:]), apply_lattice,
+                    row([make_sc, *self.sc]), row([self.rattle_amp, do_rattle, self.strain_pct, self.strain_comp, do_strain])]),
+            W.VBox([W.HTML("Pick atoms in the view (shift-click adds), an element in the table:"), self.picked, self.table,
+                    row([subst, self.whole_orbit, remove]), row([add, *self.add_frac])]),
+        ], layout=W.Layout(flex="1 1 460px", min_width="0"))
         for k, title in enumerate(["Start from", "Lattice & cell", "Atoms"]):
             tabs.set_title(k, title)
-        super().__init__([W.HBox([undo, redo, self.export_path, export]), self.message, W.HBox([self.view, tabs])])
+        self.view.layout = W.Layout(flex="1 1 420px", min_width="300px")
+        # the view and the tabs side by side when there is room, stacked when not: no control
+        # is cut off at the notebook's edge
+        super().__init__([row([undo, redo, self.export_path, export]), self.message, row([self.view, tabs], align_items="flex-start")])
+        self.view.observe(lambda _: self._list_picked(), "selected")
         self.structure = start
         self._search()
+        self._list_picked()
 
     # ---- the one way a structure changes ----------------------------------------------------
     def apply(self, edit: Callable[[Structure], Structure], record: bool = True) -> Structure:
@@ -120,6 +135,16 @@ class StructureBuilder(W.VBox):
             w.value = round(float(dict(zip(PARAMS, [*s.lattice.abc, *s.lattice.angles]))[p]), 5)
             w.disabled = p not in free
         self.message.value = f"{s.composition.reduced_formula}, {len(s)} atoms, {build.crystal_system(s)}"
+
+    def _list_picked(self) -> None:
+        sel = self.view.selected
+        s = self.structure
+        if not sel:
+            self.picked.value = "<i>no atoms picked</i>"
+            return
+        names = [f"{s[i].specie.symbol} #{i}" for i in sel[:MAX_LISTED]]
+        more = f" and {len(sel) - MAX_LISTED} more" if len(sel) > MAX_LISTED else ""
+        self.picked.value = f"picked ({len(sel)}): {', '.join(names)}{more}"
 
     def _ui(self, action: Callable) -> Callable:
         """Wrap a UI action: errors become a message, never a lost traceback."""

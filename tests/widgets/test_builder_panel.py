@@ -220,3 +220,34 @@ def test_prototype_search_selects_the_first_match_and_loads():
     b.load_proto_button.click()
     assert "no prototype chosen" in b.message.value and "None" not in b.message.value
     assert b.structure == loaded
+
+
+def boxes(widget):
+    """Every Box inside a widget tree (tabs included)."""
+    import ipywidgets as W
+
+    if isinstance(widget, W.Box):
+        yield widget
+        for child in widget.children:
+            yield from boxes(child)
+
+
+def test_builder_layout_wraps_units_and_picked_atoms():
+    import ipywidgets as W
+
+    b = mw.StructureBuilder()
+    rows = [x for x in boxes(b) if isinstance(x, W.HBox)]
+    view_row = next(r for r in rows if b.view in r.children)
+    assert len(rows) >= 8 and all("wrap" in (r.layout.flex_flow or "") for r in rows)  # nothing runs off the edge
+    assert view_row.layout.flex_flow == "row wrap" and b.view.layout.flex
+    assert [w.description for w in b.params.values()] == ["a (Å)", "b (Å)", "c (Å)", "α (°)", "β (°)", "γ (°)"]
+    buttons = [w for x in boxes(b) for w in x.children if isinstance(w, W.Button)]
+    assert any(w.description == "Add atom at fractional" for w in buttons)
+    assert "no atoms picked" in b.picked.value
+    b.view.selected = [0, 5]
+    assert b.picked.value == "picked (2): Na #0, Cl #5"
+    b.view.selected = list(range(8))
+    b.make_supercell([2, 2, 1])
+    assert "no atoms picked" in b.picked.value  # an edit clears the pick
+    b.view.selected = list(range(20))
+    assert b.picked.value.startswith("picked (20): Na #0") and b.picked.value.endswith("and 8 more")
