@@ -12,9 +12,9 @@ import plotly.graph_objects as go
 import traitlets as t
 
 from matwidgets.engine.hull import HullResult, is_chemsys, iter_hull, parse_chemsys
-from matwidgets.errors import InvalidChemsysError
 from matwidgets.engine.models import load_model
 from matwidgets.engine.optimize import relax
+from matwidgets.errors import InvalidChemsysError
 from matwidgets.jobs import Job
 from matwidgets.widgets.feedback import guarded, show_error
 from matwidgets.widgets.hull_plot import hull_figure
@@ -182,9 +182,11 @@ class HullExplorer(W.VBox):
 
         def got(job, items):
             res = items[-1]
-            entry = ComputedStructureEntry(res.structure, res.energy, entry_id=f"{name}-{len(self.entries)}", data={"source": "user", "label": name})
+            entry = ComputedStructureEntry(res.structure, res.energy, entry_id=f"{name}-{len(self.entries)}",
+                                           data={"source": "user", "label": name})
             before = self.result
-            out = {"entry": entry, "e_above_hull": before.e_above_hull(entry), "e_form": before.formation_energy(entry), "reaction": before.reaction(entry)}
+            out = {"entry": entry, "e_above_hull": before.e_above_hull(entry), "e_form": before.formation_energy(entry),
+                   "reaction": before.reaction(entry)}
             self.entries.append(entry)
             self._rebuild()
             if self._rebuild_error is not None:

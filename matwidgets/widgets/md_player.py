@@ -85,7 +85,9 @@ class MDPlayer(W.VBox):
         self.plots = W.Box([self.figure], layout=W.Layout(display="none"))  # no empty axes before the first frame
 
         self.temperature.observe(self._on_temperature, "value")
-        ui = lambda what, action: guarded(self.status, self.errors, what, action)  # noqa: E731
+        def ui(what, action):
+            return guarded(self.status, self.errors, what, action)
+
         self.start_button.on_click(ui("start failed", self.start))
         self.pause_button.on_click(ui("pause failed", self.pause))
         self.stop_button.on_click(ui("stop failed", self.stop))

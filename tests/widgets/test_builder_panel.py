@@ -172,7 +172,9 @@ def test_panel_reports_every_failure(monkeypatch, nacl):
     panel = mw.PropertyPanel(b, model=lj, references={"Na": -0.01, "Cl": -0.02})
     loop = panel.job.loop
     assert run_loop_until(loop, lambda: panel.job.finished)
-    errors = lambda: "".join(o.get("text", "") for o in panel.errors.outputs)  # noqa: E731
+
+    def errors():
+        return "".join(o.get("text", "") for o in panel.errors.outputs)
 
     def broken_relax(*a, **k):
         raise RuntimeError("optimizer blew up")

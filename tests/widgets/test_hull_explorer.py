@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
 from plotly.callbacks import Points
 from pymatgen.core import Composition, Lattice, Structure
-from pymatgen.entries.computed_entries import ComputedEntry, ComputedStructureEntry
+from pymatgen.entries.computed_entries import ComputedEntry
 
 import matwidgets as mw
 from matwidgets.engine.store import ResultStore
@@ -61,7 +62,7 @@ def test_add_candidate_and_export(tmp_path):
     assert "added my LiO" in ex.status.value
     assert ex.selected is out["entry"] and out["entry"] in ex.result.entries
     path = ex.to_html(tmp_path / "hull.html")
-    text = open(path).read()
+    text = Path(path).read_text()
     # offline: no script is fetched from anywhere (the inlined plotly.js itself mentions cdn.plot.ly)
     assert re.search(r"<script[^>]*\ssrc=", text) is None
     assert "Plotly.newPlot" in text and len(text) > 1_000_000  # plotly.js is inlined
