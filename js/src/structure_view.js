@@ -323,7 +323,9 @@ class Viewer {
     } else if (msg.type === "trajectory") {
       // a trajectory kept in the kernel: frames come one at a time, on request
       this.stopPlaying();
-      this.traj = msg.n_frames ? { n: msg.n_frames, shown: -1, inflight: null, wanted: null, nextId: 1 } : null;
+      // ids start at random: every view of this model sees every reply, and takes only its own
+      const nextId = Math.floor(Math.random() * 2 ** 30);
+      this.traj = msg.n_frames ? { n: msg.n_frames, shown: -1, inflight: null, wanted: null, nextId } : null;
       this.trajBar.style.display = this.traj ? "flex" : "none";
       if (!this.traj) return;
       this.slider.max = String(msg.n_frames - 1);
