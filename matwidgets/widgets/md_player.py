@@ -144,12 +144,13 @@ class MDPlayer(W.VBox):
     def reset(self) -> None:
         self.stop()
         self._clear()
+        self.view.clear_frames()
         self.view.push_frame(self._batch.positions.numpy(), self._batch.cell[0].numpy())
         self.view.flush()
         self.status.value = "ready"
 
     def save(self, path: str | os.PathLike) -> str:
-        """Write the frames so far to an extxyz (or any ASE format) file."""
+        """Write the kept frames (at most ``max_frames``, spanning the run) to an extxyz (or any ASE format) file."""
         import ase.io
 
         if not self.frames:
