@@ -7,19 +7,27 @@ The handler therefore runs on the kernel thread, where setting traits is safe,
 and receives every item produced since the last delivery (nothing is dropped;
 a widget that only wants the latest frame takes the last one). Each job has its
 own id, so a widget can ignore deliveries from a job it has since replaced.
+
+Live jobs are registered; at interpreter exit they are cancelled and their threads
+joined, so no worker is still inside torch while the interpreter tears down (that
+aborts the process with "terminate called without an active exception").
 """
 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import itertools
 import threading
 import time
 import traceback
+import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
 _ids = itertools.count(1)
+_live: weakref.WeakSet[Job] = weakref.WeakSet()  # jobs whose worker thread may still run
+EXIT_TIMEOUT = 10.0  # seconds, in all, that exit waits for cancelled workers
 
 
 class Job:
@@ -27,6 +35,8 @@ class Job:
 
     ``on_done(job)`` runs once at the end (status "done", "cancelled" or "error";
     the exception is in ``job.error``). Both callbacks run on the event loop thread.
+    An exception raised by ``on_items`` is not lost on the loop: it stops the job,
+    which ends with status "error" and that exception.
     """
 
     def __init__(self, make_gen: Callable[[], Iterator[Any]], on_items: Callable[[Job, list], None],
@@ -38,6 +48,7 @@ class Job:
         self.status = "idle"
         self.error: BaseException | None = None
         self.error_traceback = ""
+        self._callback_error: tuple[BaseException, str] | None = None
         self.n_items = 0
         self._queue: list = []
         self._lock = threading.Lock()
@@ -53,6 +64,7 @@ class Job:
     def start(self) -> Job:
         self.status = "running"
         self._thread = threading.Thread(target=self._work, name=f"matwidgets-job-{self.id}", daemon=True)
+        _live.add(self)
         self._thread.start()
         return self
 
@@ -129,7 +141,8 @@ class Job:
             outcome, error = "error", exc
             self.error_traceback = traceback.format_exc()
         self._finished.set()
-        self.loop.call_soon_threadsafe(self._finish, outcome, error)
+        _live.discard(self)
+        _call_soon(self.loop, self._finish, outcome, error)
 
     def _schedule(self) -> None:
         with self._lock:
@@ -137,7 +150,14 @@ class Job:
                 return
             self._scheduled = True
         delay = max(0.0, self._last + self.interval - time.monotonic())
-        self.loop.call_soon_threadsafe(self.loop.call_later, delay, self._deliver)
+        _call_soon(self.loop, self.loop.call_later, delay, self._deliver)
+
+    def _join(self, timeout: float | None) -> bool:
+        """Wait for the worker thread itself (not for deliveries); True if it ended."""
+        if self._thread is None:
+            return True
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
 
     # ---- event loop thread ------------------------------------------------------------
     def _deliver(self) -> None:
@@ -145,16 +165,45 @@ class Job:
             items, self._queue = self._queue, []
             self._scheduled = False
         self._last = time.monotonic()
-        if items:
+        if items and self._callback_error is None:
             self.n_items += len(items)
-            self._on_items(self, items)
+            try:
+                self._on_items(self, items)
+            except Exception as exc:  # a widget's handler failed: the job ends with its error
+                self._callback_error = (exc, traceback.format_exc())
+                self.cancel()
 
     def _finish(self, outcome: str, error: BaseException | None) -> None:
         self._deliver()  # whatever arrived after the last throttled delivery
+        if self._callback_error is not None:
+            outcome, (error, self.error_traceback) = "error", self._callback_error
         self.error = error
         self.status = outcome
         if self._on_done is not None:
             self._on_done(self)
+
+
+def _call_soon(loop: asyncio.AbstractEventLoop, fn: Callable, *args: Any) -> None:
+    try:
+        loop.call_soon_threadsafe(fn, *args)
+    except RuntimeError:  # the loop was closed (interpreter exit, a test's loop): nobody to deliver to
+        pass
+
+
+@atexit.register
+def cancel_all(timeout: float = EXIT_TIMEOUT) -> None:
+    """Cancel every live job and wait (up to ``timeout`` s in all) for its worker to stop.
+
+    Registered with atexit: a daemon worker still inside torch while the interpreter
+    finalizes aborts the process. Engine generators yield between steps, so a
+    cancelled worker stops within about one step.
+    """
+    jobs = list(_live)
+    for job in jobs:
+        job.cancel()
+    deadline = time.monotonic() + timeout
+    for job in jobs:
+        job._join(max(0.0, deadline - time.monotonic()))
 
 
 def _on_loop_thread(loop: asyncio.AbstractEventLoop) -> bool:

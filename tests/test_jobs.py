@@ -92,3 +92,76 @@ def test_pause_and_resume():
     job.resume()
     job.wait(10)
     assert got == list(range(1000))
+
+
+EXIT_SCRIPT = """
+import time
+import torch
+from matwidgets.jobs import Job
+
+def work():
+    a = torch.randn(500, 500)
+    while True:  # never ends by itself: only cancel at exit stops it
+        a = torch.matmul(a, a)
+        a = a / a.norm()
+        yield 1
+
+job = Job(work, lambda j, items: None).start()
+time.sleep(0.3)  # the worker is inside torch when the script ends
+"""
+
+
+def test_exit_while_a_job_runs_torch_does_not_abort(tmp_path):
+    # a daemon worker still inside torch at interpreter shutdown aborts the process
+    # ("terminate called without an active exception", SIGABRT): exit cancels and joins jobs
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import matwidgets
+
+    root = str(Path(matwidgets.__file__).resolve().parents[1])
+    script = tmp_path / "exit_while_running.py"
+    script.write_text(EXIT_SCRIPT)
+    env = {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=120)
+    assert "terminate called" not in proc.stderr
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def test_cancel_all_stops_live_jobs_and_forgets_them():
+    from matwidgets import jobs
+
+    loop = make_loop()
+
+    def endless():
+        while True:
+            time.sleep(0.001)
+            yield 0
+
+    job = Job(endless, lambda j, items: None, loop=loop).start()
+    assert job in jobs._live
+    jobs.cancel_all(timeout=5)
+    assert job.cancelled and not job._thread.is_alive() and job not in jobs._live
+
+
+def test_a_failing_handler_ends_the_job_with_its_error():
+    loop = make_loop()
+    done = []
+
+    def handler(job, items):
+        if any(k >= 10 for k in items):
+            raise KeyError("widget broke")
+
+    def endless():
+        k = 0
+        while True:
+            time.sleep(0.001)
+            yield k
+            k += 1
+
+    job = Job(endless, handler, on_done=lambda j: done.append((j.status, j.error)), loop=loop).start()
+    assert job.wait(10)  # the worker stops: no endless run feeding a broken handler
+    assert done == [("error", job.error)] and isinstance(job.error, KeyError)
+    assert "widget broke" in job.error_traceback and "handler" in job.error_traceback

@@ -56,7 +56,7 @@ class Viewer {
     this.material = new MeshPhongMaterial({ color: 0xffffff, shininess: 60 });
     this.cellMaterial = new LineBasicMaterial({ color: 0x333333 });
     this.raycaster = new Raycaster();
-    this.frames = null; // trajectory from show_frames
+    this.traj = null; // {n, shown, inflight, wanted}: a trajectory from show_frames, kept in the kernel
     this.pending = null; // latest streamed frame, not yet drawn
     this.frameSeq = 0;
     this.load();
@@ -320,27 +320,53 @@ class Viewer {
       if (f.positions.length !== 3 * this.n) return;
       this.pending = f;
       this.requestRender();
-    } else if (msg.type === "frames") {
-      const nf = msg.n_frames;
-      this.frames = { n: nf, positions: f32(buffers[0]), cells: msg.has_cells ? f32(buffers[1]) : null };
-      this.trajBar.style.display = "flex";
-      this.slider.max = String(nf - 1);
-      this.showFrame(0);
+    } else if (msg.type === "trajectory") {
+      // a trajectory kept in the kernel: frames come one at a time, on request
+      this.stopPlaying();
+      // ids start at random: every view of this model sees every reply, and takes only its own
+      const nextId = Math.floor(Math.random() * 2 ** 30);
+      this.traj = msg.n_frames ? { n: msg.n_frames, shown: -1, inflight: null, wanted: null, nextId } : null;
+      this.trajBar.style.display = this.traj ? "flex" : "none";
+      if (!this.traj) return;
+      this.slider.max = String(msg.n_frames - 1);
+      this.showTrajFrame(msg.index, msg.parts, buffers);
+    } else if (msg.type === "reply") {
+      const T = this.traj;
+      if (!T || msg.id !== T.inflight) return; // an answer for a trajectory since replaced
+      T.inflight = null;
+      if (msg.error) this.frameLabel.textContent = `error: ${msg.error}`;
+      else this.showTrajFrame(msg.result.index, msg.result.parts, buffers);
+      if (T.wanted !== null) { const k = T.wanted; T.wanted = null; this.requestFrame(k); }
     } else if (msg.type === "fit") {
       this.fit();
     }
   }
 
-  showFrame(k) {
-    const F = this.frames, n3 = 3 * this.n;
-    if (!F) return;
+  // one request in flight at most; a newer slider position replaces a waiting one
+  requestFrame(k) {
+    const T = this.traj;
+    if (!T) return;
     this.slider.value = String(k);
-    this.frameLabel.textContent = `${k + 1}/${F.n}`;
-    this.applyFrame({
-      seq: k,
-      positions: F.positions.subarray(k * n3, (k + 1) * n3),
-      cell: F.cells ? F.cells.subarray(9 * k, 9 * k + 9) : null,
-    });
+    this.frameLabel.textContent = `${k + 1}/${T.n}`;
+    if (T.inflight !== null) { T.wanted = k; return; }
+    T.inflight = T.nextId++;
+    this.model.send({ type: "get_frame", id: T.inflight, index: k });
+  }
+
+  showTrajFrame(k, parts, buffers) {
+    const f = { seq: k, cell: null, colors: null, values: null };
+    parts.forEach((name, i) => { f[name] = f32(buffers[i]); });
+    if (!f.positions || f.positions.length !== 3 * this.n) return;
+    this.traj.shown = k;
+    if (this.traj.inflight === null && this.traj.wanted === null) {
+      this.slider.value = String(k);
+      this.frameLabel.textContent = `${k + 1}/${this.traj.n}`;
+    }
+    this.applyFrame(f);
+  }
+
+  stopPlaying() {
+    if (this.playTimer) { clearInterval(this.playTimer); this.playTimer = null; this.playButton.textContent = "▶"; }
   }
 
   // ---- interaction ----------------------------------------------------------------------
@@ -419,15 +445,18 @@ class Viewer {
     const bar = h("div", "mw-traj");
     bar.style.cssText = "display:none;gap:6px;align-items:center;padding:2px 0;";
     const play = h("button"); play.textContent = "▶";
+    this.playButton = play;
     this.slider = h("input"); this.slider.type = "range"; this.slider.min = "0"; this.slider.style.flex = "1";
     this.frameLabel = h("span");
-    this.slider.oninput = () => this.showFrame(Number(this.slider.value));
+    this.slider.oninput = () => this.requestFrame(Number(this.slider.value));
     play.onclick = () => {
-      if (this.playTimer) { clearInterval(this.playTimer); this.playTimer = null; play.textContent = "▶"; return; }
+      if (this.playTimer) { this.stopPlaying(); return; }
       play.textContent = "⏸";
+      // at most 30 frames a second, and never faster than the kernel answers
       this.playTimer = setInterval(() => {
-        const k = (Number(this.slider.value) + 1) % this.frames.n;
-        this.showFrame(k);
+        const T = this.traj;
+        if (!T || T.inflight !== null) return;
+        this.requestFrame((T.shown + 1) % T.n);
       }, 1000 / 30);
     };
     bar.append(play, this.slider, this.frameLabel);

@@ -14,9 +14,12 @@ import traitlets as t
 from matwidgets.engine.hull import HullResult, is_chemsys, iter_hull, parse_chemsys
 from matwidgets.engine.models import load_model
 from matwidgets.engine.optimize import relax
+from matwidgets.errors import InvalidChemsysError
 from matwidgets.jobs import Job
+from matwidgets.widgets.feedback import guarded, show_error
 from matwidgets.widgets.hull_plot import hull_figure
 from matwidgets.widgets.structure_view import StructureView
+from matwidgets.widgets.validate import check_engine_kwargs
 
 
 class HullExplorer(W.VBox):
@@ -30,13 +33,18 @@ class HullExplorer(W.VBox):
     selected = t.Any(None)  # the clicked pymatgen entry
 
     def __init__(self, chemsys_or_entries: Any, model: Any = None, threshold: float = 0.1, autostart: bool = True, **hull_kw: Any):
+        check_engine_kwargs("HullExplorer", iter_hull, hull_kw, taken=("chemsys_or_entries", "model"))
         self._source = chemsys_or_entries
         self._model = model
         self._hull_kw = hull_kw
         self.entries: list = []
         self.failed: list = []
         self.result: HullResult | None = None
+        self.added: list[dict] = []  # what add() found, one dict per added candidate
         self.job: Job | None = None
+        self.add_job: Job | None = None
+        self._rebuild_error: BaseException | None = None  # the last rebuild's failure, if it failed
+        self._waiting_for = ""  # why there is no hull yet (elemental references missing)
         self._elements = parse_chemsys(chemsys_or_entries) if is_chemsys(chemsys_or_entries) else None
         self._groups: list[list] = [[], []]
 
@@ -50,8 +58,8 @@ class HullExplorer(W.VBox):
         self.view = StructureView(height=320)
         self.table = W.HTML()
         self.errors = W.Output()
-        self.threshold.observe(lambda _: self._redraw(), "value")
-        self.stop_button.on_click(lambda _: self.stop())
+        self.threshold.observe(guarded(self.status, self.errors, "redrawing the hull failed", self._redraw), "value")
+        self.stop_button.on_click(guarded(self.status, self.errors, "stop failed", self.stop))
         side = W.VBox([self.view, self.info], layout=W.Layout(width="380px"))
         super().__init__([W.HBox([self.threshold, self.progress, self.stop_button]), self.status,
                           W.HBox([self.figure, side]), self.table, self.errors])
@@ -83,21 +91,32 @@ class HullExplorer(W.VBox):
     def _on_done(self, job: Job) -> None:
         self.stop_button.disabled = True
         if job.status == "error":
-            self.status.value = f"<b style='color:#b00'>{html.escape(str(job.error))}</b>"
-            with self.errors:
-                print(job.error_traceback)
+            show_error(self.status, self.errors, "computing the hull failed", job.error, job.error_traceback)
+            return
+        self._rebuild()
+        if self._rebuild_error is not None:
+            return  # the failure stays on show
+        if self.result is None:
+            show_error(self.status, self.errors, "no hull", InvalidChemsysError(self._waiting_for or "no entries"))
             return
         n_fail = len(self.failed)
         self.status.value = f"{job.status}: {len(self.entries)} entries" + (f", {n_fail} failed (see to_dataframe())" if n_fail else "")
-        self._rebuild()
 
     # ---- the plot -------------------------------------------------------------------------
     def _rebuild(self) -> None:
+        """A new HullResult from the entries so far, and the plot; failures are shown, not raised."""
         try:
-            self.result = HullResult(self.entries, self.failed, self._elements)
-        except ValueError:
-            return  # not all elemental references are in yet
-        self._redraw()
+            try:
+                self.result = HullResult(self.entries, self.failed, self._elements)
+            except InvalidChemsysError as err:  # not all elemental references are in yet
+                self._waiting_for = str(err)
+                return
+            self._redraw()
+        except Exception as err:
+            self._rebuild_error = err
+            show_error(self.status, self.errors, "rebuilding the hull failed", err)
+        else:
+            self._rebuild_error = None
 
     def _redraw(self) -> None:
         if self.result is None:
@@ -143,23 +162,46 @@ class HullExplorer(W.VBox):
         )
 
     # ---- adding and exporting -------------------------------------------------------------
-    def add(self, structure: Any, name: str = "added") -> dict:
-        """Relax a new candidate with the model and put it on the hull.
+    def add(self, structure: Any, name: str = "added") -> Job:
+        """Relax a new candidate with the model in the background and put it on the hull.
 
-        Returns {"entry", "e_above_hull", "e_form", "reaction"} against the hull
-        as it was before the candidate joined.
+        Returns the Job (the kernel stays free: ``await job.wait_async()`` in a notebook,
+        ``job.wait()`` in a script). When it is done, ``explorer.added[-1]`` holds
+        {"entry", "e_above_hull", "e_form", "reaction"} against the hull as it was
+        before the candidate joined, and the candidate is selected. Failures are shown
+        in the widget and kept in ``job.error``.
         """
         from pymatgen.entries.computed_entries import ComputedStructureEntry
 
-        model = load_model() if self._model is None else self._model
-        res = relax(structure, model, fmax=0.05, steps=300)
-        entry = ComputedStructureEntry(res.structure, res.energy, entry_id=f"{name}-{len(self.entries)}", data={"source": "user", "label": name})
-        before = self.result
-        out = {"entry": entry, "e_above_hull": before.e_above_hull(entry), "e_form": before.formation_energy(entry), "reaction": before.reaction(entry)}
-        self.entries.append(entry)
-        self._rebuild()
-        self.select(entry)
-        return out
+        if self.result is None:
+            raise ValueError("the hull is not built yet: add candidates once its elemental references are in")
+        model = self._model
+
+        def run():
+            yield relax(structure, load_model() if model is None else model, fmax=0.05, steps=300)
+
+        def got(job, items):
+            res = items[-1]
+            entry = ComputedStructureEntry(res.structure, res.energy, entry_id=f"{name}-{len(self.entries)}",
+                                           data={"source": "user", "label": name})
+            before = self.result
+            out = {"entry": entry, "e_above_hull": before.e_above_hull(entry), "e_form": before.formation_energy(entry),
+                   "reaction": before.reaction(entry)}
+            self.entries.append(entry)
+            self._rebuild()
+            if self._rebuild_error is not None:
+                return
+            self.added.append(out)
+            self.select(entry)
+            self.status.value = f"added {html.escape(name)}: E_hull = {1000 * out['e_above_hull']:.1f} meV/atom before it joined"
+
+        def done(job):
+            if job.status == "error":
+                show_error(self.status, self.errors, f"adding {name} failed", job.error, job.error_traceback)
+
+        self.status.value = f"relaxing {html.escape(name)}…"
+        self.add_job = Job(run, got, done, rate=5).start()
+        return self.add_job
 
     def to_dataframe(self):
         return self.result.to_dataframe()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import time
+from collections import deque
 from typing import Any
 
 import ipywidgets as W
@@ -13,7 +15,12 @@ from plotly.subplots import make_subplots
 from matwidgets.engine.dynamics import MDControl, MDFrame, run_md
 from matwidgets.jobs import Job
 from matwidgets.widgets.adapters import as_batch
+from matwidgets.widgets.feedback import guarded
+from matwidgets.widgets.history import History
 from matwidgets.widgets.structure_view import StructureView
+
+RATE_WINDOW = 5.0  # s of recent progress that steps/s is measured over
+TRACES = ["E_pot", "E_kin", "E_tot", "T", "P", "T target"]  # energies: change from the first frame, meV/atom
 
 
 class MDPlayer(W.VBox):
@@ -23,13 +30,28 @@ class MDPlayer(W.VBox):
     >>> player = MDPlayer(structure, model=mw.load_model("chgnet"))
     >>> player.start()          # or press Start
     >>> player.frames           # MDFrames so far (kept when stopped)
+
+    A long run keeps at most ``max_frames`` frames, evenly thinned over the run (and
+    always the latest); the plots keep at most ``max_points`` points per trace and are
+    redrawn at most ``plot_rate`` times a second, so an update costs the same at
+    step 10 and at step 10^6.
     """
 
+    max_points = 500  # plotted points per trace
+    plot_rate = 5.0  # figure updates per second at most
+
     def __init__(self, structure: Any, model: Any = None, ensemble: str = "nvt", temperature: float = 300.0,
-                 timestep: float = 1.0, steps: int = 1000, every: int = 5, seed: int | None = None):
+                 timestep: float = 1.0, steps: int = 1000, every: int = 5, seed: int | None = None, max_frames: int = 2000):
         self._batch = as_batch(structure)
         self.model = model
-        self.frames: list[MDFrame] = []
+        self._history = History(max_frames)
+        self._points = History(self.max_points)  # [time, *TRACES] rows
+        self._plotted_at = 0.0
+        self._e0: MDFrame | None = None
+        self._clock = time.monotonic  # for steps/s and time left (tests replace it)
+        self._progress: deque[tuple[float, int]] = deque()  # (clock, step) of recent deliveries
+        self._n_steps = steps
+        self._started_at = 0.0
         self.job: Job | None = None
         self.control = MDControl(temperature=temperature)
         self.view = StructureView(structure)
@@ -49,31 +71,52 @@ class MDPlayer(W.VBox):
         self.status = W.HTML("ready")
         self.errors = W.Output()
 
-        self.figure = go.FigureWidget(make_subplots(rows=1, cols=3, subplot_titles=("energy (eV/atom)", "T (K)", "P (GPa)")))
-        for name, col in [("E_pot", 1), ("E_kin", 1), ("E_tot", 1), ("T", 2), ("P", 3)]:
-            self.figure.add_scatter(x=[], y=[], mode="lines", name=name, row=1, col=col)
-        self.figure.update_layout(height=260, margin=dict(l=40, r=10, t=30, b=30), legend=dict(orientation="h", y=-0.2))
+        # energies as changes from the first frame: absolute eV/atom values share one axis
+        # and every line looks flat; meV/atom changes show drift and exchange
+        titles = ("ΔE from start (meV/atom)", "T (K)", "P (GPa)")
+        self.figure = go.FigureWidget(make_subplots(rows=1, cols=3, subplot_titles=titles, horizontal_spacing=0.08))
+        for name, col in zip(TRACES, [1, 1, 1, 2, 3, 2]):
+            line = dict(dash="dash", color="#888", width=1.5) if name == "T target" else {}
+            self.figure.add_scatter(x=[], y=[], mode="lines", name=name, line=line, row=1, col=col)
+        # the legend sits above the subplot titles, clear of the axis titles below the plots
+        self.figure.update_layout(height=300, margin=dict(l=50, r=10, t=75, b=45),
+                                  legend=dict(orientation="h", x=0, xanchor="left", y=1.2, yanchor="bottom"))
         self.figure.update_xaxes(title_text="time (fs)")
+        self.plots = W.Box([self.figure], layout=W.Layout(display="none"))  # no empty axes before the first frame
 
         self.temperature.observe(self._on_temperature, "value")
-        self.start_button.on_click(lambda _: self.start())
-        self.pause_button.on_click(lambda _: self.pause())
-        self.stop_button.on_click(lambda _: self.stop())
-        self.reset_button.on_click(lambda _: self.reset())
-        self.save_button.on_click(lambda _: self.save(self.save_path.value))
+        def ui(what, action):
+            return guarded(self.status, self.errors, what, action)
+
+        self.start_button.on_click(ui("start failed", self.start))
+        self.pause_button.on_click(ui("pause failed", self.pause))
+        self.stop_button.on_click(ui("stop failed", self.stop))
+        self.reset_button.on_click(ui("reset failed", self.reset))
+        self.save_button.on_click(ui("save failed", lambda: self.save(self.save_path.value)))
         controls = W.HBox([self.ensemble, self.temperature, self.timestep, self.steps])
         buttons = W.HBox([self.start_button, self.pause_button, self.stop_button, self.reset_button, self.save_path, self.save_button])
-        super().__init__([controls, buttons, self.status, self.view, self.figure, self.errors])
+        super().__init__([controls, buttons, self.status, self.view, self.plots, self.errors])
+
+    @property
+    def frames(self) -> list[MDFrame]:
+        """The frames kept so far (at most ``max_frames``, spanning the run)."""
+        return self._history.items
+
+    @property
+    def max_frames(self) -> int:
+        return self._history.max_len
 
     # ---- actions --------------------------------------------------------------------------
     def start(self) -> Job:
         """Start (or restart after Stop) a run from the initial structure."""
         if self.job is not None and self.job.running:
             self.job.resume()
+            self._progress.clear()  # a pause is no part of the speed
             self._sync_buttons()
             return self.job
-        self.frames = []
-        self._clear_traces()
+        self._clear()
+        self.view.clear_frames()
+        self._n_steps, self._started_at = self.steps.value, self._clock()
         self.control = MDControl(temperature=self.temperature.value)
         structure = self._batch
         kwargs = dict(model=self.model, ensemble=self.ensemble.value, temperature=self.temperature.value, timestep=self.timestep.value,
@@ -90,6 +133,7 @@ class MDPlayer(W.VBox):
             self.job.resume()
         else:
             self.job.pause()
+        self._progress.clear()  # a pause is no part of the speed
         self._sync_buttons()
 
     def stop(self) -> None:
@@ -99,14 +143,14 @@ class MDPlayer(W.VBox):
 
     def reset(self) -> None:
         self.stop()
-        self.frames = []
-        self._clear_traces()
+        self._clear()
+        self.view.clear_frames()
         self.view.push_frame(self._batch.positions.numpy(), self._batch.cell[0].numpy())
         self.view.flush()
         self.status.value = "ready"
 
     def save(self, path: str | os.PathLike) -> str:
-        """Write the frames so far to an extxyz (or any ASE format) file."""
+        """Write the kept frames (at most ``max_frames``, spanning the run) to an extxyz (or any ASE format) file."""
         import ase.io
 
         if not self.frames:
@@ -129,36 +173,66 @@ class MDPlayer(W.VBox):
     def _on_frames(self, job: Job, frames: list[MDFrame]) -> None:
         if job is not self.job:
             return  # a stale job
-        self.frames.extend(frames)
+        if self._e0 is None:
+            self._e0 = frames[0]
+            self.plots.layout.display = None
+        self._history.extend(frames)
+        n, f0, target = len(frames[-1].positions), self._e0, self.control.temperature
+        self._points.extend((f.time, 1000 * (f.energy - f0.energy) / n, 1000 * (f.kinetic_energy - f0.kinetic_energy) / n,
+                             1000 * (f.total_energy - f0.total_energy) / n, f.temperature, f.pressure, target) for f in frames)
         last = frames[-1]
         self.view.push_frame(last.positions, last.cell)
-        n = len(last.positions)
-        t = [f.time for f in self.frames]
-        ys = [[f.energy / n for f in self.frames], [f.kinetic_energy / n for f in self.frames], [f.total_energy / n for f in self.frames],
-              [f.temperature for f in self.frames], [f.pressure for f in self.frames]]
-        with self.figure.batch_update():
-            for trace, y in zip(self.figure.data, ys):
-                trace.x, trace.y = t, y
-        self.status.value = f"step {last.step}/{self.steps.value} &nbsp; T = {last.temperature:.0f} K &nbsp; E = {last.total_energy / n:.4f} eV/atom"
+        if time.monotonic() - self._plotted_at >= 1.0 / self.plot_rate:
+            self._plot()
+        self.status.value = (f"step {last.step}/{self._n_steps} &nbsp; {self._speed(last.step)} &nbsp; "
+                             f"T = {last.temperature:.0f} K &nbsp; E = {last.total_energy / n:.4f} eV/atom")
+
+    def _speed(self, step: int) -> str:
+        """Steps per second over the last few seconds, and the time left at that speed."""
+        now = self._clock()
+        window = self._progress
+        window.append((now, step))
+        while len(window) > 2 and now - window[0][0] > RATE_WINDOW:
+            window.popleft()
+        (t0, s0), (t1, s1) = window[0], window[-1]
+        if t1 - t0 <= 0 or s1 <= s0:
+            return "measuring speed…"
+        rate = (s1 - s0) / (t1 - t0)
+        return f"{rate:.3g} steps/s &nbsp; {_duration(max(self._n_steps - step, 0) / rate)} left"
 
     def _on_done(self, job: Job) -> None:
         if job is not self.job:
             return
         self.view.flush()
+        self._plot()
         if job.status == "error":
             self.status.value = f"<b style='color:#b00'>stopped: {job.error}</b> ({len(self.frames)} frames kept)"
-            with self.errors:
-                print(job.error_traceback)
+            self.errors.append_stderr(job.error_traceback)
         else:
-            self.status.value = f"{job.status}: {len(self.frames)} frames"
+            last = self.frames[-1].step if self.frames else 0
+            took = self._clock() - self._started_at
+            self.status.value = (f"{job.status}: {last} steps in {_duration(took)}"
+                                 + (f" ({last / took:.3g} steps/s)" if took > 0 and last else "") + f", {len(self.frames)} frames kept")
         if self.frames:
-            self.view.show_frames(self.frames)
+            self.view.show_frames(self.frames, index=-1)  # where the run ended, not where it began
         self._sync_buttons()
 
-    def _clear_traces(self) -> None:
+    def _plot(self) -> None:
+        """Redraw the traces from the bounded point history (float32 binary buffers)."""
+        self._plotted_at = time.monotonic()
+        rows = np.asarray(self._points.items, dtype=np.float32).reshape(-1, 1 + len(TRACES))
         with self.figure.batch_update():
-            for trace in self.figure.data:
-                trace.x, trace.y = [], []
+            for k, trace in enumerate(self.figure.data):
+                trace.x, trace.y = rows[:, 0], rows[:, 1 + k]
+
+    def _clear(self) -> None:
+        self._progress.clear()
+        self._e0: MDFrame | None = None  # the first frame: energies are plotted as changes from it
+        self.plots.layout.display = "none"
+        self.figure.data[-1].visible = self.ensemble.value != "nve"  # no thermostat, no target
+        self._history.clear()
+        self._points = History(self.max_points)
+        self._plot()
 
     def _sync_buttons(self) -> None:
         running = self.job is not None and self.job.running
@@ -170,6 +244,16 @@ class MDPlayer(W.VBox):
         self.ensemble.disabled = self.timestep.disabled = self.steps.disabled = running
 
     def trace(self, name: str) -> np.ndarray:
-        """The values of one trace ("E_pot", "E_kin", "E_tot", "T", "P")."""
+        """The plotted values of one trace: "E_pot", "E_kin", "E_tot" (change from the first
+        frame, meV/atom), "T" (K), "P" (GPa) or "T target" (K)."""
         names = [t.name for t in self.figure.data]
         return np.asarray(self.figure.data[names.index(name)].y, dtype=float)
+
+
+def _duration(seconds: float) -> str:
+    """1:05:09, 3:07 or 42 s."""
+    s = int(round(seconds))
+    if s < 60:
+        return f"{s} s"
+    h, rest = divmod(s, 3600)
+    return f"{h}:{rest // 60:02d}:{rest % 60:02d}" if h else f"{rest // 60}:{rest % 60:02d}"

@@ -7,6 +7,7 @@ import traitlets as t
 from pymatgen.core.periodic_table import Element
 
 from matwidgets.widgets.structure_view import STATIC
+from matwidgets.widgets.validate import check_traits
 
 
 def _layout() -> list[list]:
@@ -30,6 +31,10 @@ class PeriodicTable(anywidget.AnyWidget):
     elements = t.List(default_value=_layout()).tag(sync=True)
     selected = t.Unicode("").tag(sync=True)
     highlight = t.List(t.Unicode()).tag(sync=True)
+
+    def __init__(self, **kwargs):
+        check_traits(type(self), kwargs)
+        super().__init__(**kwargs)
 
     @t.validate("selected")
     def _check(self, proposal):

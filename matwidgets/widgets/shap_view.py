@@ -12,7 +12,9 @@ import traitlets as t
 
 from matwidgets.engine.explain import Attribution, iter_explain
 from matwidgets.jobs import Job
+from matwidgets.widgets.feedback import guarded
 from matwidgets.widgets.structure_view import StructureView
+from matwidgets.widgets.validate import check_engine_kwargs
 
 N_BARS = 15
 
@@ -29,6 +31,7 @@ class ShapView(W.VBox):
 
     def __init__(self, structure: Any, model: Any = None, target: str = "energy_per_atom", group: str = "atom",
                  masker: str = "remove", method: str | None = None, autostart: bool = True, **explain_kw: Any):
+        check_engine_kwargs("ShapView", iter_explain, explain_kw, taken=("structure", "model", "target", "group", "masker", "method"))
         self._structure = structure
         self._model = model
         self._kw = explain_kw
@@ -48,7 +51,7 @@ class ShapView(W.VBox):
         self.bars.data[0].on_hover(self._on_bar)
         self.bars.data[0].on_click(self._on_bar)
         for w in (self.group, self.masker, self.target):
-            w.observe(lambda _: self.compute(), "value")
+            w.observe(guarded(self.summary, self.errors, "explaining failed", self.compute), "value")
         super().__init__([W.HBox([self.group, self.masker, self.target, self.progress]), self.summary,
                           W.HBox([self.view, self.bars]), self.errors])
         if autostart:
@@ -82,8 +85,7 @@ class ShapView(W.VBox):
         if job.status == "error":
             self.progress.bar_style = "danger"
             self.summary.value = f"<b style='color:#b00'>{html.escape(str(job.error))}</b>"
-            with self.errors:
-                print(job.error_traceback)
+            self.errors.append_stderr(job.error_traceback)
 
     def _show(self, a: Attribution) -> None:
         self.attribution = a

@@ -18,6 +18,13 @@ from matwidgets.widgets.periodic_table import PeriodicTable
 from matwidgets.widgets.structure_view import StructureView
 
 PARAMS = ["a", "b", "c", "alpha", "beta", "gamma"]
+PARAM_LABELS = {"a": "a (Å)", "b": "b (Å)", "c": "c (Å)", "alpha": "α (°)", "beta": "β (°)", "gamma": "γ (°)"}
+MAX_LISTED = 12  # picked atoms listed by name; more are counted
+
+
+def row(children: list, **layout) -> W.HBox:
+    """A row of controls that wraps instead of running past the notebook's width."""
+    return W.HBox(children, layout=W.Layout(**{"flex_flow": "row wrap", "align_items": "center", **layout}))
 
 
 class StructureBuilder(W.VBox):
@@ -40,21 +47,25 @@ class StructureBuilder(W.VBox):
         # sources
         self.query = W.Text(placeholder="mineral, Pearson, Strukturbericht, AFLOW label", description="prototype", layout=W.Layout(width="360px"))
         self.matches = W.Dropdown(options=[], description="matches", layout=W.Layout(width="360px"))
+        self.match_count = W.HTML()
         self.proto_elements = W.Text(placeholder="e.g. Ba Ti O", description="elements", layout=W.Layout(width="260px"))
-        load_proto = W.Button(description="Load prototype")
+        self.load_proto_button = load_proto = W.Button(description="Load prototype")
         self.lattice_name = W.Dropdown(options=list(build.LATTICES), value="rocksalt", description="lattice", layout=W.Layout(width="220px"))
         self.lattice_elements = W.Text(value="Na Cl", description="elements", layout=W.Layout(width="220px"))
         self.lattice_a = W.BoundedFloatText(value=5.64, min=0.5, max=100, step=0.01, description="a (Å)", layout=W.Layout(width="160px"))
         load_lattice = W.Button(description="Build lattice")
         self.upload = W.FileUpload(accept=".cif,.vasp,.xyz,.extxyz,POSCAR,CONTCAR", multiple=False, description="Upload file")
         # edits
-        self.params = {p: W.BoundedFloatText(min=0.01, max=360, step=0.01, description=p, layout=W.Layout(width="150px")) for p in PARAMS}
+        self.params = {p: W.BoundedFloatText(min=0.01, max=360, step=0.01, description=PARAM_LABELS[p], layout=W.Layout(width="160px"))
+                       for p in PARAMS}
         apply_lattice = W.Button(description="Set lattice")
         self.whole_orbit = W.Checkbox(value=False, description="whole orbit")
         subst = W.Button(description="Substitute picked")
         remove = W.Button(description="Remove picked")
-        self.add_frac = [W.FloatText(value=0.5, layout=W.Layout(width="70px")) for _ in range(3)]
-        add = W.Button(description="Add atom at")
+        self.add_frac = [W.FloatText(value=0.5, description=x, style={"description_width": "initial"}, layout=W.Layout(width="90px"))
+                         for x in ("x", "y", "z")]
+        add = W.Button(description="Add atom at fractional", layout=W.Layout(width="auto"))
+        self.picked = W.HTML()
         self.sc = [W.BoundedIntText(value=1, min=1, max=10, layout=W.Layout(width="60px")) for _ in range(3)]
         make_sc = W.Button(description="Supercell")
         self.rattle_amp = W.BoundedFloatText(value=0.05, min=0, max=1, step=0.01, description="rattle (Å)", layout=W.Layout(width="170px"))
@@ -83,18 +94,23 @@ class StructureBuilder(W.VBox):
         export.on_click(ui(lambda: self.export(self.export_path.value)))
 
         tabs = W.Tab([
-            W.VBox([self.query, self.matches, W.HBox([self.proto_elements, load_proto]),
-                    W.HBox([self.lattice_name, self.lattice_elements, self.lattice_a, load_lattice]), self.upload]),
-            W.VBox([W.HBox(list(self.params.values())[:3]), W.HBox(list(self.params.values())[3:]), apply_lattice,
-                    W.HBox([make_sc, *self.sc]), W.HBox([self.rattle_amp, do_rattle, self.strain_pct, self.strain_comp, do_strain])]),
-            W.VBox([W.HTML("Pick atoms in the view (shift-click adds), an element in the table:"), self.table,
-                    W.HBox([subst, self.whole_orbit, remove]), W.HBox([add, *self.add_frac])]),
-        ])
+            W.VBox([self.query, row([self.matches, self.match_count]), row([self.proto_elements, load_proto]),
+                    row([self.lattice_name, self.lattice_elements, self.lattice_a, load_lattice]), self.upload]),
+            W.VBox([row(list(self.params.values())[:3]), row(list(self.params.values())[3:]), apply_lattice,
+                    row([make_sc, *self.sc]), row([self.rattle_amp, do_rattle, self.strain_pct, self.strain_comp, do_strain])]),
+            W.VBox([W.HTML("Pick atoms in the view (shift-click adds), an element in the table:"), self.picked, self.table,
+                    row([subst, self.whole_orbit, remove]), row([add, *self.add_frac])]),
+        ], layout=W.Layout(flex="1 1 460px", min_width="0"))
         for k, title in enumerate(["Start from", "Lattice & cell", "Atoms"]):
             tabs.set_title(k, title)
-        super().__init__([W.HBox([undo, redo, self.export_path, export]), self.message, W.HBox([self.view, tabs])])
+        self.view.layout = W.Layout(flex="1 1 420px", min_width="300px")
+        # the view and the tabs side by side when there is room, stacked when not: no control
+        # is cut off at the notebook's edge
+        super().__init__([row([undo, redo, self.export_path, export]), self.message, row([self.view, tabs], align_items="flex-start")])
+        self.view.observe(lambda _: self._list_picked(), "selected")
         self.structure = start
         self._search()
+        self._list_picked()
 
     # ---- the one way a structure changes ----------------------------------------------------
     def apply(self, edit: Callable[[Structure], Structure], record: bool = True) -> Structure:
@@ -120,6 +136,16 @@ class StructureBuilder(W.VBox):
             w.disabled = p not in free
         self.message.value = f"{s.composition.reduced_formula}, {len(s)} atoms, {build.crystal_system(s)}"
 
+    def _list_picked(self) -> None:
+        sel = self.view.selected
+        s = self.structure
+        if not sel:
+            self.picked.value = "<i>no atoms picked</i>"
+            return
+        names = [f"{s[i].specie.symbol} #{i}" for i in sel[:MAX_LISTED]]
+        more = f" and {len(sel) - MAX_LISTED} more" if len(sel) > MAX_LISTED else ""
+        self.picked.value = f"picked ({len(sel)}): {', '.join(names)}{more}"
+
     def _ui(self, action: Callable) -> Callable:
         """Wrap a UI action: errors become a message, never a lost traceback."""
 
@@ -133,10 +159,19 @@ class StructureBuilder(W.VBox):
 
     # ---- sources ----------------------------------------------------------------------------
     def _search(self) -> None:
-        found = build.search_prototypes(self.query.value)
-        self.matches.options = [(f"{t.get('mineral') or ''} {t.get('strukturbericht', '')} {t['pearson']} {label}".strip(), label) for label, t in found]
+        limit = 50
+        found = build.search_prototypes(self.query.value, limit=limit)
+        previous = self.matches.value
+        self.matches.options = [(_match_label(label, tags), label) for label, tags in found]
+        labels = [label for label, _ in found]
+        # a dropdown that lists matches but selects none looks blank and loads nothing
+        self.matches.value = previous if previous in labels else (labels[0] if labels else None)
+        n = len(found)
+        self.match_count.value = "no match" if not n else f"first {n} matches" if n >= limit else f"{n} match{'es' if n > 1 else ''}"
 
-    def load_prototype(self, label: str, elements: list[str] | None = None) -> Structure:
+    def load_prototype(self, label: str | None, elements: list[str] | None = None) -> Structure:
+        if not label:
+            raise ValueError("no prototype chosen: search for one (mineral, Pearson symbol, ...) and pick a match")
         return self.apply(lambda _: build.prototype(label, elements))
 
     def load_lattice(self, name: str, elements: list[str], a: float, c: float | None = None) -> Structure:
@@ -207,3 +242,9 @@ class StructureBuilder(W.VBox):
             fh.write(text)
         self.message.value = f"wrote {html.escape(path)}"
         return path
+
+
+def _match_label(label: str, tags: dict) -> str:
+    """"(Cubic) Perovskite E2_1 cP5 AB3C_cP5_221_a_c_b": the tags that are set (the library writes "None")."""
+    parts = [tags.get(k) for k in ("mineral", "strukturbericht", "pearson")] + [label]
+    return " ".join(str(p) for p in parts if p and str(p) != "None")

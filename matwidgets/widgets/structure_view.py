@@ -12,6 +12,7 @@ import numpy as np
 import traitlets as t
 
 from matwidgets.widgets import adapters
+from matwidgets.widgets.validate import check_traits
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
 
@@ -23,6 +24,7 @@ class StructureView(anywidget.AnyWidget):
     >>> view.color_by(values)                     # per-atom colours + colour bar
     >>> view.selected                             # atoms clicked in the browser
     >>> view.push_frame(positions)                # stream a running simulation
+    >>> view.show_frames(frames, index=-1)        # play back, frames sent on demand
     """
 
     _esm = STATIC / "structure_view.js"
@@ -52,6 +54,7 @@ class StructureView(anywidget.AnyWidget):
     max_fps = 60.0  # streamed frames per second at most; the rest coalesce (latest wins)
 
     def __init__(self, structure: Any = None, colors: Any = None, **kwargs: Any):
+        check_traits(type(self), kwargs)  # height=, layout=, repeat=, ... but no typos
         super().__init__(**kwargs)
         self._batch = None
         self._color_args: dict | None = None
@@ -60,6 +63,8 @@ class StructureView(anywidget.AnyWidget):
         self._last_sent = 0.0
         self._flush_handle = None
         self.last_frame: dict | None = None  # the latest pushed frame's arrays
+        self._traj: list = []  # frames of show_frames, sent on request
+        self.on_msg(self._on_msg)
         if structure is not None:
             self.structure = structure
         if colors is not None:
@@ -132,26 +137,55 @@ class StructureView(anywidget.AnyWidget):
             self.colorbar = {**bar, "label": label}
 
     # ---- trajectories ------------------------------------------------------------------
-    def show_frames(self, frames: Any) -> None:
-        """Play back a trajectory with a slider.
+    def show_frames(self, frames: Any, index: int = 0) -> None:
+        """Play back a trajectory with a slider, starting at frame ``index`` (-1: the last).
 
         ``frames``: a list of structures (pymatgen/ASE), of objects with ``positions``
         (and optionally ``cell``) such as MDFrame, or an array [n_frames, n_atoms, 3].
+        Frames go to the browser on demand, one at a time as the slider asks for them,
+        never the whole trajectory at once; the view keeps a reference to ``frames``.
         """
-        positions, cells = [], []
-        for f in frames if not isinstance(frames, np.ndarray) else list(frames):
-            pos, cell = _frame_arrays(f)
+        frames = list(frames)
+        for k, f in enumerate(frames):
+            pos, _ = _frame_arrays(f)
             if pos.shape != (self.n_atoms, 3):
-                raise ValueError(f"frame {len(positions)} has positions of shape {pos.shape}, expected ({self.n_atoms}, 3)")
-            positions.append(pos)
-            cells.append(cell)
-        if not positions:
+                raise ValueError(f"frame {k} has positions of shape {pos.shape}, expected ({self.n_atoms}, 3)")
+        if not frames:
             raise ValueError("show_frames needs at least one frame")
-        has_cells = all(c is not None for c in cells)
-        buffers = [adapters.f32(np.stack(positions))]
-        if has_cells:
-            buffers.append(adapters.f32(np.stack(cells)))
-        self.send({"type": "frames", "n_frames": len(positions), "has_cells": has_cells}, buffers=buffers)
+        self._traj = frames
+        index = range(len(frames))[index]  # -1 -> last; IndexError when out of range
+        parts, buffers = self._traj_frame(index)
+        self.send({"type": "trajectory", "n_frames": len(frames), "index": index, "parts": parts}, buffers=buffers)
+
+    def clear_frames(self) -> None:
+        """Hide the trajectory slider (a new run is about to stream)."""
+        self._traj = []
+        self.send({"type": "trajectory", "n_frames": 0, "index": 0, "parts": []})
+
+    @property
+    def n_frames(self) -> int:
+        """Frames of the trajectory shown with ``show_frames`` (0: none)."""
+        return len(self._traj)
+
+    def _traj_frame(self, index: int) -> tuple[list[str], list[bytes]]:
+        pos, cell = _frame_arrays(self._traj[index])
+        if cell is None:
+            return ["positions"], [adapters.f32(pos)]
+        return ["positions", "cell"], [adapters.f32(pos), adapters.f32(cell)]
+
+    def _on_msg(self, _widget: Any, content: Any, buffers: list) -> None:
+        """Requests from the browser: ``{type: "get_frame", id, index}`` -> ``{type: "reply", id, result | error}``."""
+        if not isinstance(content, dict) or content.get("type") != "get_frame":
+            return
+        try:
+            index = int(content["index"])
+            if not 0 <= index < len(self._traj):
+                raise IndexError(f"frame {index} is out of range (trajectory has {len(self._traj)} frames)")
+            parts, out = self._traj_frame(index)
+        except Exception as err:  # answered, so the browser never waits forever
+            self.send({"type": "reply", "id": content.get("id"), "error": str(err)})
+            return
+        self.send({"type": "reply", "id": content.get("id"), "result": {"index": index, "parts": parts}}, buffers=out)
 
     def push_frame(self, positions: Any, cell: Any = None, values: Any = None) -> None:
         """Stream one frame of a running simulation (cell may change: NPT).

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import numpy as np
 import pytest
 from plotly.callbacks import Points
@@ -10,6 +13,8 @@ from pymatgen.entries.computed_entries import ComputedEntry
 
 import matwidgets as mw
 from matwidgets.engine.store import ResultStore
+from matwidgets.jobs import Job
+from matwidgets.widgets import hull_explorer
 
 
 def rocksalt(a, species=("Na", "Cl")):
@@ -50,12 +55,18 @@ def test_plot_click_selects_and_threshold_filters():
 def test_add_candidate_and_export(tmp_path):
     ex = mw.HullExplorer(entries_li_o(), model=mw.LennardJones(0.02, 2.0, 6.0))
     ex.job.wait(30)
-    out = ex.add(rocksalt(4.2, ("Li", "O")), name="my LiO")
+    job = ex.add(rocksalt(4.2, ("Li", "O")), name="my LiO")  # relaxes in a job: the kernel stays free
+    assert isinstance(job, Job) and job.wait(60) and job.status == "done"
+    out = ex.added[-1]
     assert set(out) == {"entry", "e_above_hull", "e_form", "reaction"}
+    assert "added my LiO" in ex.status.value
     assert ex.selected is out["entry"] and out["entry"] in ex.result.entries
     path = ex.to_html(tmp_path / "hull.html")
-    text = open(path).read()
-    assert "cdn.plot.ly" not in text and "Plotly.newPlot" in text or "plotly" in text.lower()
+    text = Path(path).read_text()
+    # offline: no script is fetched from anywhere (the inlined plotly.js itself mentions cdn.plot.ly)
+    assert re.search(r"<script[^>]*\ssrc=", text) is None
+    assert "Plotly.newPlot" in text and len(text) > 1_000_000  # plotly.js is inlined
+    assert "Li2O" in text  # and the plot holds the hull's entries
     cifs = ex.write_cifs(tmp_path / "cifs")
     assert len(cifs) == len([e for e in ex.result.stable_entries if hasattr(e, "structure")])
     assert set(ex.to_dataframe().formula) >= {"Li2O", "Li", "O2"}
@@ -82,3 +93,40 @@ def test_more_than_four_elements_gets_a_table():
 def test_bad_chemsys():
     with pytest.raises(mw.InvalidChemsysError, match="Xx"):
         mw.HullExplorer("Li-Xx-O")
+
+
+def error_text(widget) -> str:
+    return "".join(o.get("text", "") for o in widget.errors.outputs)
+
+
+def test_add_and_rebuild_failures_are_shown(monkeypatch):
+    ex = mw.HullExplorer(entries_li_o(), model=mw.LennardJones(0.02, 2.0, 6.0))
+    assert ex.job.wait(30)
+
+    def broken_relax(*a, **k):
+        raise RuntimeError("relaxation diverged")
+
+    monkeypatch.setattr(hull_explorer, "relax", broken_relax)
+    n = len(ex.entries)
+    job = ex.add(rocksalt(4.2, ("Li", "O")), name="bad one")
+    assert "relaxing bad one" in ex.status.value
+    job.wait(30)
+    assert job.status == "error" and "adding bad one failed: relaxation diverged" in ex.status.value
+    assert "broken_relax" in error_text(ex) and len(ex.entries) == n and not ex.added
+
+    def broken_figure(*a, **k):
+        raise RuntimeError("plot broke")
+
+    monkeypatch.setattr(hull_explorer, "hull_figure", broken_figure)
+    ex.threshold.value = 0.5  # a redraw from the slider
+    assert "redrawing the hull failed: plot broke" in ex.status.value
+    ex2 = mw.HullExplorer(entries_li_o())  # rebuilds while the job delivers, and at its end
+    assert ex2.job.wait(30) and ex2.job.status == "done"
+    assert "rebuilding the hull failed: plot broke" in ex2.status.value and "broken_figure" in error_text(ex2)
+
+
+def test_missing_references_are_said():
+    li2o = next(s for s, e in entries_li_o() if s.composition.reduced_formula == "Li2O")
+    ex = mw.HullExplorer([(li2o, -50.0)])
+    assert ex.job.wait(30)
+    assert ex.result is None and "no hull" in ex.status.value and "cannot build a hull" in ex.status.value

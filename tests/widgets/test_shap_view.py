@@ -29,3 +29,4 @@ def test_shap_view_error_is_shown():
     sv = mw.ShapView(s, model=mw.LennardJones(0.01, 2.5, 6.0), target="magmom")
     sv.job.wait(60)
     assert sv.job.status == "error" and "no magnetic moments" in sv.summary.value
+    assert "Traceback" in "".join(o.get("text", "") for o in sv.errors.outputs)  # kept in the widget, not the log

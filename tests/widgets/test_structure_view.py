@@ -104,10 +104,31 @@ def test_show_frames_checks_shapes(nacl, monkeypatch):
     monkeypatch.setattr(view, "send", lambda content, buffers=None: sent.append((content, buffers)))
     frames = [nacl.copy() for _ in range(5)]
     view.show_frames(frames)
-    assert sent[0][0] == {"type": "frames", "n_frames": 5, "has_cells": True}
-    assert len(sent[0][1][0]) == 5 * 8 * 3 * 4
+    assert sent[0][0] == {"type": "trajectory", "n_frames": 5, "index": 0, "parts": ["positions", "cell"]}
+    assert [len(b) for b in sent[0][1]] == [8 * 3 * 4, 9 * 4]  # one frame, not the trajectory
     with pytest.raises(ValueError, match="expected \\(8, 3\\)"):
         view.show_frames([np.zeros((2, 3))])
+
+
+def test_playback_sends_frames_on_request(nacl, monkeypatch):
+    view = StructureView(nacl)
+    sent = []
+    monkeypatch.setattr(view, "send", lambda content, buffers=None: sent.append((content, buffers)))
+    traj = nacl.cart_coords[None] + 0.01 * np.arange(200)[:, None, None]  # [200, 8, 3]
+    view.show_frames(traj, index=-1)
+    assert sent[-1][0]["index"] == 199 and view.n_frames == 200
+    np.testing.assert_allclose(np.frombuffer(sent[-1][1][0], "<f4").reshape(8, 3), traj[199], atol=1e-5)
+    # the browser asks for frame 42 (a slider move); the reply carries that frame only
+    view._on_msg(view, {"type": "get_frame", "id": 7, "index": 42}, [])
+    content, buffers = sent[-1]
+    assert content == {"type": "reply", "id": 7, "result": {"index": 42, "parts": ["positions"]}}
+    np.testing.assert_allclose(np.frombuffer(buffers[0], "<f4").reshape(8, 3), traj[42], atol=1e-5)
+    assert sum(len(b) for _, bufs in sent for b in bufs or []) == 2 * 8 * 3 * 4  # two frames sent in all
+    # a bad request is answered with an error, never left waiting
+    view._on_msg(view, {"type": "get_frame", "id": 8, "index": 200}, [])
+    assert sent[-1][0]["id"] == 8 and "out of range" in sent[-1][0]["error"]
+    view.clear_frames()
+    assert sent[-1][0]["n_frames"] == 0 and view.n_frames == 0
 
 
 def test_to_nglview_same_structure_cell_and_colours(nacl):
