@@ -60,7 +60,9 @@ NOTEBOOKS: dict[str, list[tuple[str, str]]] = {
         ("code", "from pymatgen.core import Lattice, Structure\n\n"
                  "peroxide = Structure.from_spacegroup(\"P6_3/mmc\", Lattice.hexagonal(3.14, 7.65), [\"Li\", \"Li\", \"O\"],\n"
                  "                                     [[0, 0, 0.25], [1/3, 2/3, 0.25], [1/3, 2/3, 0.85]])\n"
-                 "out = explorer.add(peroxide, name=\"Li2O2 (peroxide)\")\n"
+                 "job = explorer.add(peroxide, name=\"Li2O2 (peroxide)\")\n"
+                 "await job.wait_async()  # relaxes in the background; the kernel stays free\n"
+                 "out = explorer.added[-1]\n"
                  "print(f\"E_hull = {1000 * out['e_above_hull']:.0f} meV/atom;\", out[\"reaction\"])"),
         ("md", "The same without a widget (cached now, so instant), and a standalone HTML export:"),
         ("code", "result = mw.hull_for(\"Li-O\", max_atoms=8, steps=60)\n"

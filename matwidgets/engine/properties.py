@@ -34,6 +34,7 @@ def iter_properties(structure: Structure, model: Potential, hull=None, reference
         "spacegroup": spacegroup,
         "total_magmom": None if p.magmoms is None else float(np.sum(p.magmoms)),
         "max_magmom": None if p.magmoms is None else float(np.max(np.abs(p.magmoms))),
+        "mean_abs_magmom": None if p.magmoms is None else float(np.mean(np.abs(p.magmoms))),
     }
     yield props
     from pymatgen.entries.computed_entries import ComputedEntry
