@@ -163,7 +163,7 @@ def _predict(args: argparse.Namespace) -> int:
                 "energy_per_atom_eV": p.energy_per_atom,
                 "max_force_eV_per_A": p.max_force,
                 "pressure_GPa": p.pressure,
-                "stress_GPa": p.stress.tolist(),
+                "stress_GPa": None if p.stress is None else p.stress.tolist(),
                 "magmoms_muB": None if p.magmoms is None else p.magmoms.tolist(),
             }
         )
@@ -177,7 +177,8 @@ def _predict(args: argparse.Namespace) -> int:
     for r in rows:
         print(
             f"{r['file'][-30:]:30s} {r['formula']:12s} {r['n_atoms']:5d} {r['energy_eV']:12.4f} "
-            f"{r['energy_per_atom_eV']:12.4f} {r['max_force_eV_per_A']:12.4f} {r['pressure_GPa']:9.3f}"
+            f"{r['energy_per_atom_eV']:12.4f} {r['max_force_eV_per_A']:12.4f} "
+            + (f"{r['pressure_GPa']:9.3f}" if r["pressure_GPa"] is not None else f"{'-':>9s}")
         )
     return 0
 

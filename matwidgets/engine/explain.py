@@ -120,6 +120,8 @@ class _ValueFunction:
             raise ValueError(f"unknown masker {masker!r}: use 'remove', 'substitute' or 'model'")
         self.scalar = _target_fn(target, model, self.n, references, hull)
         self.needs_stress = target == "pressure"
+        if self.needs_stress and not bool(self.batch.pbc.all()):
+            raise ValueError("target 'pressure' needs a cell periodic in all three directions: a molecule has no pressure")
 
     def __call__(self, coalitions: np.ndarray) -> np.ndarray:
         coalitions = np.asarray(coalitions) > 0.5
@@ -150,8 +152,8 @@ class _ValueFunction:
         if self.masker == "model":
             res = _masked_model_energies(self.model, batch, mask)
         else:
-            with self.model.allow_isolated_atoms():  # removing atoms can leave one alone in the cell
-                res = self.model.compute(batch, forces=False, stress=self.needs_stress)
+            # removing atoms can leave one alone in the cell
+            res = self.model.compute(batch, forces=False, stress=self.needs_stress, allow_isolated=True)
         return np.array([self.scalar(res, j, batch) for j in range(k)])
 
 

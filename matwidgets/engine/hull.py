@@ -102,7 +102,11 @@ class HullResult:
         products = [e.composition.reduced_composition for e in self.decomposition(entry)]
         reactant = entry.composition.reduced_composition
         if len(products) == 1 and products[0].almost_equals(reactant):
-            return f"{reactant.reduced_formula} is on the hull"
+            e_hull = self.e_above_hull(entry)
+            if e_hull < 1e-6:
+                return f"{reactant.reduced_formula} is on the hull"
+            f = reactant.reduced_formula
+            return f"{f} (this polymorph) -> {f} (ground state), {1000 * e_hull:.0f} meV/atom above the hull"
         try:
             return str(Reaction([reactant], products))
         except Exception as err:  # pymatgen raises ReactionError when it cannot balance
@@ -126,10 +130,12 @@ class HullResult:
                 "stable": e in self.phase_diagram.stable_entries,
                 "source": e.data.get("source", ""),
                 "prototype": e.data.get("label", ""),
+                "converged": bool(e.data.get("converged", True)),
                 "entry_id": e.entry_id,
             })
         for f in self.failed:
-            rows.append({"formula": f["formula"], "source": f.get("source", ""), "prototype": f.get("label", ""), "error": f["error"], "stable": False})
+            rows.append({"formula": f["formula"], "source": f.get("source", ""), "prototype": f.get("label", ""), "error": f["error"],
+                         "stable": False, "converged": False})
         return pd.DataFrame(rows).sort_values(["stable", "e_above_hull"], ascending=[False, True], na_position="last", ignore_index=True)
 
 
@@ -171,8 +177,8 @@ def iter_hull(chemsys_or_entries, model: Potential | str | None = None, source="
     if done:
         yield HullProgress(done, len(cands), cached_entries, cached_fail, from_cache=True)
     for chunk in _chunks(todo, ATOMS_PER_CHUNK):
-        entries, failures, rows = _relax_chunk(chunk, model, fmax, steps)
-        store.put_many(rows)
+        # yields a progress tick after every optimiser step, so a consumer can stop within a step
+        entries, failures = yield from _relax_chunk(chunk, model, fmax, steps, store, done, len(cands))
         done += len(chunk)
         yield HullProgress(done, len(cands), entries, failures)
 
@@ -219,15 +225,58 @@ def _chunks(items: list, max_atoms: int) -> Iterator[list]:
         yield chunk
 
 
-def _relax_chunk(chunk, model, fmax, steps):
-    """Relax a chunk together; if it fails, one by one so only the culprit is marked failed."""
+# Failures that belong to the candidate (cached as failed); anything else (out of memory,
+# an interrupt, a runtime error) may not happen next time, so it is reported, not cached.
+PHYSICS_ERRORS = (SimulationError, InvalidStructureError)
+
+
+def _relax_chunk(chunk, model, fmax, steps, store, done, total):
+    """Relax a chunk together, yielding a HullProgress tick per optimiser step; returns
+    (entries, failures) and writes them to ``store``. If the chunk fails, its candidates
+    are relaxed one by one so only the culprit is marked failed. Closed midway (a Stop),
+    it stores the candidates that had already converged: they are final."""
+    last = None
     try:
-        results = _relax_batch([c.structure for c, _ in chunk], model, fmax, steps)
-    except (SimulationError, InvalidStructureError, RuntimeError) as err:
+        batch = AtomsBatch.from_structures([c.structure for c, _ in chunk], device=model.device)
+        for last in iter_relax(batch, model, fmax=fmax, steps=steps, relax_cell=True):
+            yield HullProgress(done, total, [], [])
+    except GeneratorExit:
+        if last is not None:
+            keep = [k for k in range(len(chunk)) if last.converged[k]]
+            _store_results([chunk[k] for k in keep], _results(last, keep), store)
+        raise
+    except Exception as err:  # noqa: BLE001 - sorted below into physics and transient failures
         if len(chunk) > 1:
-            parts = [_relax_chunk([item], model, fmax, steps) for item in chunk]
-            return [x for p in parts for x in p[0]], [x for p in parts for x in p[1]], [x for p in parts for x in p[2]]
-        results = [err]
+            entries, failures = [], []
+            for item in chunk:
+                e, f = yield from _relax_chunk([item], model, fmax, steps, store, done, total)
+                entries += e
+                failures += f
+            return entries, failures
+        cand, key = chunk[0]
+        fail = _failure(cand, key, f"{type(err).__name__}: {err}")
+        if isinstance(err, PHYSICS_ERRORS):
+            store.put_many([(key, "failed", cand.structure, None, fail["error"], {})])
+        else:
+            fail["transient"] = True
+        return [], [fail]
+    return _store_results(chunk, _results(last, range(len(chunk))), store)
+
+
+def _results(step, indices) -> list:
+    """(structure, energy, converged) or a SimulationError for systems ``indices`` of a RelaxStep."""
+    structures = step.batch.to_structures()
+    out = []
+    for k in indices:
+        s, e = structures[k], float(step.energy[k])
+        if not np.isfinite(e) or e / len(s) < -50:
+            out.append(SimulationError(f"unphysical energy {e / len(s):.3g} eV/atom"))
+        else:
+            out.append((s, e, bool(step.converged[k])))
+    return out
+
+
+def _store_results(chunk, results, store) -> tuple[list, list]:
     entries, failures, rows = [], [], []
     for (cand, key), res in zip(chunk, results):
         if isinstance(res, Exception):
@@ -238,22 +287,8 @@ def _relax_chunk(chunk, model, fmax, steps):
         structure, energy, converged = res
         entries.append(_entry(structure, energy, cand, key, converged))
         rows.append((key, "ok", structure, energy, None, {"converged": converged}))
-    return entries, failures, rows
-
-
-def _relax_batch(structures, model, fmax, steps):
-    batch = AtomsBatch.from_structures(structures, device=model.device)
-    last = None
-    for last in iter_relax(batch, model, fmax=fmax, steps=steps, relax_cell=True):
-        pass
-    out = []
-    for k, s in enumerate(last.batch.to_structures()):
-        e = float(last.energy[k])
-        if not np.isfinite(e) or e / len(s) < -50:
-            out.append(SimulationError(f"unphysical energy {e / len(s):.3g} eV/atom"))
-        else:
-            out.append((s, e, bool(last.converged[k])))
-    return out
+    store.put_many(rows)
+    return entries, failures
 
 
 def _inputs(chemsys_or_entries, source, max_atoms):

@@ -30,6 +30,7 @@ class RelaxResult:
     trajectory: list = field(default_factory=list)  # pymatgen Structures every `every` steps
     max_force: float = float("nan")  # eV/Å at the end
     error: str | None = None
+    note: str | None = None  # e.g. why the cell was kept fixed
 
 
 @dataclass
@@ -48,9 +49,13 @@ def iter_relax(batch: AtomsBatch, model: Potential, fmax: float = 0.05, steps: i
     """FIRE on all systems of ``batch`` at once; yields a RelaxStep after every step.
 
     ``dt``/``dtmax`` are in ASE's time unit (as in ase.optimize.FIRE); ``pressure`` in GPa.
+    The cell of a system that is not periodic in all three directions stays fixed (its
+    box is vacuum, with no stress to relax).
     """
     n_sys, sys_idx = batch.n_systems, batch.system_idx
     dtype, dev = batch.dtype, batch.device
+    cell_free = batch.pbc.all(dim=1) & relax_cell  # [n_sys]
+    relax_cell = bool(cell_free.any())
     counts = batch.counts.to(dtype)
     cell0 = batch.cell.clone()
     deform = torch.eye(3, dtype=dtype, device=dev).repeat(n_sys, 1, 1)  # [n_sys, 3, 3]
@@ -83,6 +88,7 @@ def iter_relax(batch: AtomsBatch, model: Potential, fmax: float = 0.05, steps: i
             vol = cur.volumes
             sigma = out["stress"] / EV_PER_A3_TO_GPA + p_ext * torch.eye(3, dtype=dtype, device=dev)
             f_cell = -vol[:, None, None] * torch.linalg.solve(deform.transpose(1, 2), sigma) / counts[:, None, None]
+            f_cell = torch.where(cell_free[:, None, None], f_cell, torch.zeros_like(f_cell))
         else:
             f_cell = torch.zeros_like(deform)
         return cur, out, f_atoms, f_cell
@@ -137,6 +143,7 @@ def relax(structures, model: Potential | str | None = None, fmax: float = 0.05, 
     model = load_model() if model is None else load_model(model) if isinstance(model, str) else model
     single = not isinstance(structures, (list, tuple))
     batch = AtomsBatch.from_structures(structures, device=model.device)
+    periodic = batch.pbc.all(dim=1).tolist()
     trajs: list[list] = [[] for _ in range(batch.n_systems)]
     n_steps = np.full(batch.n_systems, -1)
     last = None
@@ -154,5 +161,6 @@ def relax(structures, model: Potential | str | None = None, fmax: float = 0.05, 
         if not trajs[k] or trajs[k][-1] != s:
             trajs[k].append(s)
         k_steps = int(n_steps[k]) if n_steps[k] >= 0 else last.step
-        results.append(RelaxResult(s, float(last.energy[k]), bool(last.converged[k]), k_steps, trajs[k], float(last.max_force[k])))
+        note = None if periodic[k] or not relax_cell else "positions only: the structure is not periodic in all three directions, so its cell was kept"
+        results.append(RelaxResult(s, float(last.energy[k]), bool(last.converged[k]), k_steps, trajs[k], float(last.max_force[k]), note=note))
     return results[0] if single else results

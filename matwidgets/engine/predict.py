@@ -25,7 +25,7 @@ class Prediction:
     energy: float
     energy_per_atom: float
     forces: np.ndarray  # [n_atoms, 3] eV/Å
-    stress: np.ndarray  # [3, 3] GPa, ASE sign convention (negative = compressed)
+    stress: np.ndarray | None  # [3, 3] GPa, ASE sign convention (negative = compressed); None unless periodic in 3D
     atom_energies: np.ndarray  # [n_atoms] eV
     magmoms: np.ndarray | None = None  # [n_atoms] mu_B
     extras: dict = field(default_factory=dict)
@@ -39,9 +39,9 @@ class Prediction:
         return float(np.linalg.norm(self.forces, axis=1).max())
 
     @property
-    def pressure(self) -> float:
-        """Pressure in GPa: minus the mean of the stress diagonal."""
-        return float(-np.trace(self.stress) / 3.0)
+    def pressure(self) -> float | None:
+        """Pressure in GPa: minus the mean of the stress diagonal (None without a 3D-periodic cell)."""
+        return None if self.stress is None else float(-np.trace(self.stress) / 3.0)
 
 
 def plan_batches(counts: Sequence[int], max_atoms: int) -> list[list[int]]:
@@ -99,8 +99,12 @@ def _as_model(model: Potential | str | None) -> Potential:
     return load_model(model)
 
 
+NO_STRESS = "no stress or pressure: the structure is not periodic in all three directions (a vacuum box's would be an artefact)"
+
+
 def _predict_batch(batch: AtomsBatch, model: Potential) -> list[Prediction]:
-    res = model.compute(batch, forces=True, stress=True)
+    periodic = batch.pbc.all(dim=1).tolist()
+    res = model.compute(batch, forces=True, stress=any(periodic))
     counts = batch.counts.tolist()
     np_res = {k: v.detach().cpu().double().numpy() for k, v in res.items()}
     per_atom = {k: np.split(v, np.cumsum(counts)[:-1]) for k, v in np_res.items() if k in ("forces", "atom_energies", "magmoms")}
@@ -112,9 +116,10 @@ def _predict_batch(batch: AtomsBatch, model: Potential) -> list[Prediction]:
                 energy=e,
                 energy_per_atom=e / n,
                 forces=per_atom["forces"][k],
-                stress=np_res["stress"][k],
+                stress=np_res["stress"][k] if periodic[k] else None,
                 atom_energies=per_atom["atom_energies"][k],
                 magmoms=per_atom["magmoms"][k] if "magmoms" in per_atom else None,
+                extras={} if periodic[k] else {"note": NO_STRESS},
             )
         )
     return preds

@@ -29,6 +29,7 @@ def iter_properties(structure: Structure, model: Potential, hull=None, reference
         "energy_per_atom": p.energy_per_atom,
         "max_force": p.max_force,
         "pressure": p.pressure,
+        "note": p.extras.get("note"),
         "volume_per_atom": structure.volume / len(structure),
         "density": float(structure.density),
         "spacegroup": spacegroup,

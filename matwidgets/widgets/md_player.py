@@ -160,7 +160,9 @@ class MDPlayer(W.VBox):
         for f in self.frames:
             atoms = base.copy()
             atoms.positions, atoms.cell = f.positions, f.cell
-            atoms.info.update(step=f.step, time_fs=f.time, energy=f.energy, temperature_K=f.temperature, pressure_GPa=f.pressure)
+            atoms.info.update(step=f.step, time_fs=f.time, energy=f.energy, temperature_K=f.temperature)
+            if f.pressure is not None:
+                atoms.info["pressure_GPa"] = f.pressure
             images.append(atoms)
         ase.io.write(os.fspath(path), images)
         self.status.value = f"saved {len(images)} frames to {path}"
@@ -179,7 +181,8 @@ class MDPlayer(W.VBox):
         self._history.extend(frames)
         n, f0, target = len(frames[-1].positions), self._e0, self.control.temperature
         self._points.extend((f.time, 1000 * (f.energy - f0.energy) / n, 1000 * (f.kinetic_energy - f0.kinetic_energy) / n,
-                             1000 * (f.total_energy - f0.total_energy) / n, f.temperature, f.pressure, target) for f in frames)
+                             1000 * (f.total_energy - f0.total_energy) / n, f.temperature, np.nan if f.pressure is None else f.pressure, target)
+                            for f in frames)
         last = frames[-1]
         self.view.push_frame(last.positions, last.cell)
         if time.monotonic() - self._plotted_at >= 1.0 / self.plot_rate:

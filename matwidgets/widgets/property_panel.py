@@ -31,6 +31,7 @@ ROWS = [
     ("density", "density", "{:.3f} g/cm³"),
     ("spacegroup", "space group", "{}"),
     ("bulk_modulus", "bulk modulus (BM fit)", "{:.1f} GPa"),
+    ("note", "note", "{}"),
 ]
 
 

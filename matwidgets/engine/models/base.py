@@ -11,7 +11,7 @@ so every model written as an energy gets exact, consistent forces and stress.
 
 from __future__ import annotations
 
-import contextlib
+import hashlib
 
 import torch
 
@@ -19,6 +19,16 @@ from matwidgets.engine.atoms import AtomsBatch
 from matwidgets.engine.neighbors import Edges, edge_vectors, neighbor_list
 
 EV_PER_A3_TO_GPA = 160.21766208
+
+
+def weights_hash(module: torch.nn.Module) -> str:
+    """A short hash of every parameter and buffer (names, shapes, dtypes, values)."""
+    h = hashlib.sha1()
+    for name, t in sorted(module.state_dict().items()):
+        t = t.detach().cpu().contiguous()
+        h.update(f"{name}:{tuple(t.shape)}:{t.dtype}".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()[:12]
 
 
 class Potential(torch.nn.Module):
@@ -52,14 +62,8 @@ class Potential(torch.nn.Module):
 
     @property
     def model_id(self) -> str:
-        """Identifies the model and its parameters (used as a cache key)."""
-        return self.name
-
-    def allow_isolated_atoms(self) -> contextlib.AbstractContextManager:
-        """Context in which atoms without neighbours are evaluated rather than refused
-        (SHAP's remove masker makes such cells). Pair and message-passing models never
-        refuse them; CHGNet does by default, as its own package does."""
-        return contextlib.nullcontext()
+        """Identifies the model and its weights (a cache key): different weights never share one."""
+        return f"{self.name}-{weights_hash(self)}"
 
     def energies(self, batch: AtomsBatch, vectors: torch.Tensor, edges: Edges) -> torch.Tensor:
         """[n_atoms] atom energies in eV from [n_edges, 3] edge vectors."""
@@ -74,8 +78,15 @@ class Potential(torch.nn.Module):
             z = int(batch.numbers.max())
             raise InvalidStructureError(f"element {Element.from_Z(z).symbol} (Z={z}) is not supported by model {self.name} (Z <= {self.max_z})")
 
-    def compute(self, batch: AtomsBatch, forces: bool = True, stress: bool = True, training: bool = False) -> dict[str, torch.Tensor]:
+    def compute(self, batch: AtomsBatch, forces: bool = True, stress: bool = True, training: bool = False,
+                allow_isolated: bool = False) -> dict[str, torch.Tensor]:
         """Energies, forces and stress of every system of ``batch``.
+
+        ``allow_isolated``: evaluate atoms with no neighbour within the cutoff instead of
+        refusing them (SHAP's remove masker makes such cells). A per-call argument, never
+        model state, so concurrent jobs sharing one model cannot affect each other. Pair
+        and message-passing models never refuse them; CHGNet does unless allowed, as its
+        own package does.
 
         Returns a dict of tensors (detached unless ``training``, which keeps the
         graph so a loss on forces can be back-propagated to the parameters):

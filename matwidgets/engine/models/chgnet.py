@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from matwidgets.engine.atoms import AtomsBatch
-from matwidgets.engine.models.base import EV_PER_A3_TO_GPA, Potential
+from matwidgets.engine.models.base import EV_PER_A3_TO_GPA, Potential, weights_hash
 from matwidgets.engine.neighbors import neighbor_list
 from matwidgets.errors import InvalidStructureError
 
@@ -44,26 +44,19 @@ class CHGNetPotential(Potential):
         self.version = model_name
         self.cutoff = float(self.model.graph_converter.atom_graph_cutoff)
         self.max_z = int(self.model.atom_embedding.embedding.num_embeddings)
-        self.isolated_ok = False
         if device is not None:
             self.to(device)
 
     @property
     def model_id(self) -> str:
-        return f"chgnet-{self.version}"
+        return f"chgnet-{self.version}-{weights_hash(self.model)}"  # fine-tuned weights get their own id
 
-    @contextlib.contextmanager
-    def allow_isolated_atoms(self):
-        """Evaluate atoms with no neighbour within the cutoff (chgnet's on_isolated_atoms="ignore"):
-        such an atom's energy comes from its embedding alone, the model's isolated-atom limit."""
-        old, self.isolated_ok = self.isolated_ok, True
-        try:
-            yield
-        finally:
-            self.isolated_ok = old
+    def graphs(self, batch: AtomsBatch, allow_isolated: bool = False) -> list:
+        """One chgnet CrystalGraph per system, built from a vesin neighbour list.
 
-    def graphs(self, batch: AtomsBatch) -> list:
-        """One chgnet CrystalGraph per system, built from a vesin neighbour list."""
+        ``allow_isolated``: atoms with no neighbour within the cutoff are evaluated
+        (chgnet's on_isolated_atoms="ignore": the energy comes from the embedding alone,
+        the model's isolated-atom limit) instead of refused."""
         from chgnet.graph.crystalgraph import CrystalGraph
 
         converter = self.model.graph_converter
@@ -82,7 +75,7 @@ class CHGNetPotential(Potential):
             center = (edges.i[sl].numpy() - starts[k]).astype(np.int64)
             neighbor = (edges.j[sl].numpy() - starts[k]).astype(np.int64)
             isolated = np.setdiff1d(np.arange(n), center)
-            if len(isolated) and not self.isolated_ok:
+            if len(isolated) and not allow_isolated:
                 raise InvalidStructureError(f"atom {int(isolated[0])} has no neighbour within {self.cutoff} Å; CHGNet cannot treat isolated atoms")
             image = edges.shifts[sl].numpy().round().astype(np.int64)
             graph = converter.create_graph(n, center, neighbor, image, dist[sl])
@@ -106,12 +99,15 @@ class CHGNetPotential(Potential):
             )
         return graphs
 
-    def compute(self, batch: AtomsBatch, forces: bool = True, stress: bool = True) -> dict[str, torch.Tensor]:
+    def compute(self, batch: AtomsBatch, forces: bool = True, stress: bool = True, training: bool = False,
+                allow_isolated: bool = False) -> dict[str, torch.Tensor]:
         from chgnet.model.model import BatchedGraph
 
         self.check_numbers(batch)
         model = self.model
-        graphs = self.graphs(batch)
+        if training:
+            raise NotImplementedError("training mode for CHGNet comes with the engine v2 forward pass")
+        graphs = self.graphs(batch, allow_isolated)
         with torch.set_grad_enabled(forces or stress):
             for g in graphs:
                 g.atom_frac_coord.requires_grad_(forces)

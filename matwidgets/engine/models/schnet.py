@@ -70,10 +70,6 @@ class SchNet(Potential):
         self.scale = nn.Parameter(torch.ones(()))
         self.tag = "untrained"
 
-    @property
-    def model_id(self) -> str:
-        return f"schnet:{self.tag}"
-
     def features(self, batch: AtomsBatch, vectors: torch.Tensor, edges: Edges, mask: torch.Tensor | None = None) -> torch.Tensor:
         """[n_atoms, F] atom features after message passing.
 
