@@ -166,7 +166,7 @@ def test_schnet_trains_saves_and_loads(tmp_path, argon_fcc):
     for x, y in zip(a, b):
         assert x.energy == pytest.approx(y.energy, abs=1e-10)
         np.testing.assert_allclose(x.forces, y.forces, atol=1e-10)
-    assert loaded.model_id == "schnet:argon"
+    assert loaded.model_id == model.model_id  # same weights, same cache key
 
 
 def test_load_model_errors(tmp_path):
