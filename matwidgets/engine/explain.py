@@ -224,10 +224,18 @@ def shapley_from_values(v: np.ndarray, p: int) -> np.ndarray:
     return phi
 
 
+class _Cancelled(Exception):
+    """Raised inside shap's loop to leave it when the caller cancels."""
+
+
 def iter_explain(structure, model: Potential | str | None = None, target="energy_per_atom", group: str = "atom", method: str = "exact",
                  masker: str = "remove", reference: str = "He", references: dict | None = None, hull=None,
-                 n_samples: int | None = None, seed: int = 0) -> Iterator[float | Attribution]:
-    """Yields progress fractions (0..1), then the Attribution."""
+                 n_samples: int | None = None, seed: int = 0, cancel: Callable[[], bool] | None = None) -> Iterator[float | Attribution]:
+    """Yields progress fractions (0..1), then the Attribution.
+
+    ``cancel``: polled before every batch of model evaluations, so a stopped kernel-SHAP
+    run (which yields nothing until shap returns) ends within one batch, without a result.
+    """
     model = load_model() if model is None else load_model(model) if isinstance(model, str) else model
     batch = AtomsBatch.from_structures(structure)  # validates: empty structures and the like
     structure = batch.to_structures()[0]
@@ -254,9 +262,17 @@ def iter_explain(structure, model: Potential | str | None = None, target="energy
     else:
         import shap
 
+        def value(coalitions):
+            if cancel is not None and cancel():
+                raise _Cancelled
+            return vf(coalitions)
+
         np.random.seed(seed)  # KernelExplainer samples coalitions from numpy's global generator
-        explainer = shap.KernelExplainer(vf, np.zeros((1, p)), link="identity")
-        values = np.asarray(explainer.shap_values(np.ones((1, p)), nsamples=n_samples or min(2 * p + 2048, 2**p), silent=True)).reshape(-1)
+        try:
+            explainer = shap.KernelExplainer(value, np.zeros((1, p)), link="identity")  # evaluates the background already
+            values = np.asarray(explainer.shap_values(np.ones((1, p)), nsamples=n_samples or min(2 * p + 2048, 2**p), silent=True)).reshape(-1)
+        except _Cancelled:
+            return
         yield 1.0
     atom_e = model.compute(batch, forces=False, stress=False)["atom_energies"].cpu().numpy()
     yield Attribution(values, players, names, base_value, full_value, target if isinstance(target, str) else getattr(target, "__name__", "custom"),

@@ -138,6 +138,7 @@ class MDPlayer(W.VBox):
 
     def stop(self) -> None:
         """Stop the run; the frames so far are kept."""
+        self.control.stop = True  # the integrator ends at its next step, whatever `every` is
         if self.job is not None:
             self.job.cancel()
 
