@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from pymatgen.core import Element, Structure
+from pymatgen.core import Composition, Element, Structure
 from pymatgen.entries.computed_entries import ComputedEntry, ComputedStructureEntry
 
 from matwidgets.engine.atoms import AtomsBatch
@@ -188,12 +188,19 @@ def elemental_references(elements: Sequence[str], model: Potential | str | None 
     """Relaxed energy per atom (eV) of each element's reference state with ``model``: the
     lowest over ``reference_candidates``, with the hull's default settings, so formation
     energies here and on a default hull agree exactly (they share cache entries)."""
+    elements = parse_chemsys(list(elements))
+    cands = [c for el in elements for c in reference_candidates(el)]  # relaxed together: fuller batches
+    entries, failed = [], []
+    for step in iter_hull(elements, model, candidates=cands, store=store, fmax=fmax, steps=steps):
+        entries += step.new_entries
+        failed += step.new_failures
     refs = {}
-    for el in parse_chemsys(list(elements)):
-        res = hull_for([el], model, candidates=reference_candidates(el), store=store, fmax=fmax, steps=steps)
-        if not res.entries:
-            raise SimulationError(f"no reference state of {el} could be relaxed: {res.failed[0]['error'] if res.failed else 'no candidates'}")
-        refs[el] = min(e.energy_per_atom for e in res.entries)
+    for el in elements:
+        mine = [e.energy_per_atom for e in entries if {x.symbol for x in e.composition.elements} == {el}]
+        if not mine:
+            errors = [f["error"] for f in failed if Composition(f["formula"]).chemical_system == el]
+            raise SimulationError(f"no reference state of {el} could be relaxed: {errors[0] if errors else 'no candidates'}")
+        refs[el] = min(mine)
     return refs
 
 

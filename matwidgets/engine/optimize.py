@@ -164,3 +164,30 @@ def relax(structures, model: Potential | str | None = None, fmax: float = 0.05, 
         note = None if periodic[k] or not relax_cell else "positions only: the structure is not periodic in all three directions, so its cell was kept"
         results.append(RelaxResult(s, float(last.energy[k]), bool(last.converged[k]), k_steps, trajs[k], float(last.max_force[k]), note=note))
     return results[0] if single else results
+
+
+def scale_to_pressure(structure, model: Potential | str | None = None, pressure: float = 0.0, tol: float = 0.5,
+                      max_evaluations: int = 8):
+    """The structure uniformly scaled (fractional coordinates kept) until the model's pressure is
+    within ``tol`` GPa of ``pressure``: a few evaluations, for cells whose size is unknown
+    (a prototype with new elements). Secant steps on ln V, from a 100 GPa bulk-modulus guess.
+    Returns (structure, pressure in GPa). Atoms are not relaxed: use ``relax`` for that.
+    """
+    from matwidgets.engine.predict import predict
+
+    model = load_model() if model is None else load_model(model) if isinstance(model, str) else model
+    s = structure.copy()
+    log_v, p = np.log(s.volume), predict(s, model)[0].pressure
+    if p is None:
+        raise ValueError("scale_to_pressure needs a cell periodic in all three directions")
+    slope = -100.0  # dP/dlnV = -B, in GPa
+    for _ in range(max_evaluations - 1):
+        if abs(p - pressure) <= tol:
+            break
+        step = float(np.clip((pressure - p) / slope, -0.5, 0.5))  # at most a factor e^0.5 in volume per step
+        s.scale_lattice(float(np.exp(log_v + step)))
+        p_new = predict(s, model)[0].pressure
+        if p_new != p:
+            slope = min((p_new - p) / step, -1.0)  # a stable crystal's pressure falls as it expands
+        log_v, p = log_v + step, p_new
+    return s, float(p)

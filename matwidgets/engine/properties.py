@@ -12,6 +12,9 @@ from matwidgets.engine.models import Potential
 from matwidgets.engine.predict import predict
 
 
+HIGH_PRESSURE = 5.0  # GPa; beyond this a structure is far from its equilibrium volume
+
+
 def iter_properties(structure: Structure, model: Potential, hull=None, references: dict | None = None) -> Iterator[dict]:
     """Yield a dict of properties right away, then again with the formation energy
     (which may need elemental references computed first)."""
@@ -37,6 +40,8 @@ def iter_properties(structure: Structure, model: Potential, hull=None, reference
         "max_magmom": None if p.magmoms is None else float(np.max(np.abs(p.magmoms))),
         "mean_abs_magmom": None if p.magmoms is None else float(np.mean(np.abs(p.magmoms))),
     }
+    if p.pressure is not None and abs(p.pressure) > HIGH_PRESSURE:
+        props["warning"] = f"high pressure ({p.pressure:.0f} GPa): the cell is far from equilibrium for this model; relax?"
     yield props
     from pymatgen.entries.computed_entries import ComputedEntry
 
@@ -45,6 +50,9 @@ def iter_properties(structure: Structure, model: Potential, hull=None, reference
         props = {**props, "e_form": hull.formation_energy(entry), "e_above_hull": hull.e_above_hull(entry)}
         yield props
         return
+    if references is None:
+        els = ", ".join(el.symbol for el in structure.composition.elements)
+        yield {**props, "e_form_pending": f"relaxing the reference states of {els} (first time only; cached on disk)…"}
     refs = references if references is not None else elemental_references([el.symbol for el in structure.composition.elements], model)
     comp = structure.composition
     e_form = (p.energy - sum(refs[el.symbol] * n for el, n in comp.items())) / comp.num_atoms

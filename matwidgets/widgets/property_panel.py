@@ -20,9 +20,11 @@ from matwidgets.widgets.feedback import guarded, show_error
 ROWS = [
     ("energy_per_atom", "energy", "{:.4f} eV/atom"),
     ("e_form", "formation energy", "{:.4f} eV/atom"),
+    ("e_form_pending", "formation energy", "{}"),
     ("e_above_hull", "E above hull", "{:.4f} eV/atom"),
     ("max_force", "max force", "{:.3f} eV/Å"),
     ("pressure", "pressure", "{:.2f} GPa"),
+    ("warning", "⚠", "<b style='color:#b35c00'>{}</b>"),
     # CHGNet predicts moment magnitudes |m| per atom: a "total" would be a sum of |m|, not
     # a net moment, so per-atom magnitudes are shown (the engine's total_magmom is not)
     ("max_magmom", "largest |m| on an atom", "{:.3f} μB"),

@@ -13,6 +13,7 @@ import traitlets as t
 from pymatgen.core import Structure
 
 from matwidgets.engine import build
+from matwidgets.engine.optimize import scale_to_pressure
 from matwidgets.widgets.adapters import as_batch
 from matwidgets.widgets.periodic_table import PeriodicTable
 from matwidgets.widgets.structure_view import StructureView
@@ -37,10 +38,11 @@ class StructureBuilder(W.VBox):
 
     structure = t.Instance(Structure)
 
-    def __init__(self, structure: Any = None):
+    def __init__(self, structure: Any = None, model: Any = None):
         start = as_batch(structure).to_structures()[0] if structure is not None else build.common_lattice("rocksalt", ["Na", "Cl"], 5.64)
         self._undo: list[Structure] = []
         self._redo: list[Structure] = []
+        self.model = model  # sizes prototypes loaded with new elements (default: the pretrained model)
         self.view = StructureView(start, height=400)
         self.table = PeriodicTable()
         self.message = W.HTML()
@@ -172,7 +174,11 @@ class StructureBuilder(W.VBox):
     def load_prototype(self, label: str | None, elements: list[str] | None = None) -> Structure:
         if not label:
             raise ValueError("no prototype chosen: search for one (mineral, Pearson symbol, ...) and pick a match")
-        return self.apply(lambda _: build.prototype(label, elements))
+        if not elements:
+            return self.apply(lambda _: build.prototype(label))  # the prototype's own cell is its real one
+        # new elements keep the old cell (BaTiO3 in CaTiO3's cell is at 47 GPa): scale it to the
+        # model's zero pressure, a few evaluations (the panel offers a full relax)
+        return self.apply(lambda _: scale_to_pressure(build.prototype(label, elements), self.model)[0])
 
     def load_lattice(self, name: str, elements: list[str], a: float, c: float | None = None) -> Structure:
         return self.apply(lambda _: build.common_lattice(name, elements, a, c))

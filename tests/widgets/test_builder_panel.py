@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import matwidgets as mw
+from pymatgen.core import Lattice, Structure
 
 
 def test_builder_edits_undo_redo_and_refusal(tmp_path):
@@ -253,3 +254,28 @@ def test_builder_layout_wraps_units_and_picked_atoms():
     assert "no atoms picked" in b.picked.value  # an edit clears the pick
     b.view.selected = list(range(20))
     assert b.picked.value.startswith("picked (20): Na #0") and b.picked.value.endswith("and 8 more")
+
+
+def test_prototype_with_new_elements_is_scaled_and_panel_warns_on_high_pressure():
+    from matwidgets.engine.properties import iter_properties
+
+    model = mw.load_model("chgnet", device="cpu")
+    builder = mw.StructureBuilder(model=model)
+    s = builder.load_prototype("AB3C_cP5_221_a_c_b", ["Ba", "Ti", "O"])  # BaTiO3 in the CaTiO3 cell: ~120 GPa unscaled
+    assert s.composition.reduced_formula == "BaTiO3"
+    assert abs(mw.predict(s, model)[0].pressure) < 1.0
+    squeezed = s.copy()
+    squeezed.scale_lattice(s.volume * 0.85)
+    first = next(iter_properties(squeezed, model, references={"Ba": -1.9, "Ti": -7.8, "O": -4.9}))
+    assert "high pressure" in first["warning"]
+    assert "warning" not in next(iter_properties(s, model, references={"Ba": -1.9, "Ti": -7.8, "O": -4.9}))
+
+
+def test_panel_says_which_references_it_prepares(tmp_path, monkeypatch):
+    from matwidgets.engine.properties import iter_properties
+
+    lj = mw.LennardJones(0.05, 2.3, 6.0)
+    s = Structure.from_spacegroup("Fm-3m", Lattice.cubic(5.0), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    steps = list(iter_properties(s, lj))
+    assert "Na, Cl" in steps[1]["e_form_pending"] and "e_form" not in steps[1]
+    assert "e_form" in steps[-1]
