@@ -1,0 +1,77 @@
+"""MDPlayer speed in real JupyterLab + headless chromium against plain ``run_md``.
+
+Both run in the same kernel on the same system, ensemble, timestep and ``every``:
+first ``run_md`` consumed in a loop (no widget), then an MDPlayer on the page
+streaming every frame into its StructureView and plots. Each is timed from the
+first to the last frame, so model loading and the first evaluation don't count.
+Goal: the player keeps >= 70% of run_md's steps/s.
+
+Run: python benchmarks/md_player.py [--atoms 8|64] [--steps 400] [--every 5] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from tests.browser.harness import NotebookPage, lab_and_browser  # noqa: E402
+
+SETUP = """
+import time
+from pymatgen.core import Lattice, Structure
+import matwidgets as mw
+si = Structure.from_spacegroup("Fd-3m", Lattice.cubic(5.43), ["Si"], [[0, 0, 0]])
+if {atoms} == 64:
+    si.make_supercell([2, 2, 2])
+model = mw.load_model("chgnet")
+list(mw.run_md(si, model, steps=5, every=5, seed=0))  # warm up
+
+def plain_rate():
+    t = []
+    for f in mw.run_md(si, model, ensemble="nvt", temperature=300, timestep=1.0, steps={steps}, every={every}, seed=0):
+        t.append((f.step, time.perf_counter()))
+    return (t[-1][0] - t[0][0]) / (t[-1][1] - t[0][1])
+
+player = mw.MDPlayer(si, model=model, ensemble="nvt", temperature=300, timestep=1.0, steps={steps}, every={every}, seed=0)
+stamps = []
+_orig = player._on_frames
+def _timed(job, frames):
+    stamps.append((frames[-1].step, time.perf_counter()))
+    _orig(job, frames)
+player._on_frames = _timed
+player
+"""
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--atoms", type=int, default=8, choices=[8, 64])
+    ap.add_argument("--steps", type=int, default=400)
+    ap.add_argument("--every", type=int, default=5)
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args()
+    plain, widget = [], []
+    with lab_and_browser() as (lab, browser):
+        lab.write_notebook("bench.ipynb", [SETUP.format(**vars(args))])
+        page = browser.new_page(viewport={"width": 1400, "height": 1100})
+        nb = NotebookPage(lab, page, "bench.ipynb")
+        nb.run_all(timeout_s=300)
+        page.wait_for_selector(".mw-sv", timeout=60_000)
+        for _ in range(args.repeat):
+            plain.append(float(nb.kernel("print(plain_rate())", timeout_s=600)))
+            nb.kernel("stamps.clear(); player.reset(); job = player.start()")
+            nb.kernel_until("print(job.finished)", "True", timeout_s=600)
+            widget.append(float(nb.kernel("print((stamps[-1][0] - stamps[0][0]) / (stamps[-1][1] - stamps[0][1]))")))
+    p, w = statistics.median(plain), statistics.median(widget)
+    print(f"Si {args.atoms} atoms, NVT, every={args.every}, {args.steps} steps, chgnet, medians of {args.repeat}:")
+    print(f"  run_md alone:           {p:7.1f} steps/s  {[round(x, 1) for x in plain]}")
+    print(f"  MDPlayer in JupyterLab: {w:7.1f} steps/s  {[round(x, 1) for x in widget]}")
+    print(f"  ratio: {w / p:.2f} (goal >= 0.70)")
+
+
+if __name__ == "__main__":
+    main()
