@@ -17,6 +17,7 @@ from matwidgets.engine.optimize import relax
 from matwidgets.errors import InvalidChemsysError
 from matwidgets.jobs import Job
 from matwidgets.widgets.feedback import guarded, show_error
+from matwidgets.widgets.fit_width import FitWidth
 from matwidgets.widgets.hull_plot import POINT_TRACES, coordinates, entry_title, hull_figure, origin, polymorphs
 from matwidgets.widgets.structure_view import StructureView
 from matwidgets.widgets.validate import check_engine_kwargs
@@ -70,7 +71,8 @@ class HullExplorer(W.VBox):
         self.stop_button.on_click(guarded(self.status, self.errors, "stop failed", self.stop))
         self.polymorphs.observe(guarded(self.status, self.errors, "showing the polymorph failed", self._on_polymorph), "value")
         side = W.VBox([self.view, self.polymorphs, self.info], layout=W.Layout(width="360px", flex="0 0 360px"))
-        plot = W.Box([self.figure], layout=W.Layout(flex="1 1 auto", min_width="420px"))
+        # a column the figure stretches across; FitWidth refits the figure when its width changes
+        plot = W.VBox([self.figure, FitWidth()], layout=W.Layout(flex="1 1 auto", min_width="420px"))
         controls = W.HBox([self.threshold, W.Label("meV/atom"), self.progress, self.count, self.stop_button],
                           layout=W.Layout(flex_flow="row wrap", align_items="center"))
         super().__init__([controls, self.status, W.HBox([plot, side], layout=W.Layout(width="100%")), self.table, self.errors])
@@ -113,8 +115,8 @@ class HullExplorer(W.VBox):
             self.entries.extend(st.new_entries)
             self.failed.extend(st.new_failures)
             new = new or bool(st.new_entries or st.new_failures)
-            self.progress.max, self.progress.value = max(st.total, 1), st.done
-            self.count.value = f"{st.done} / {st.total}"
+            self.progress.max, self.progress.value = max(st.total, 1), st.done if st.total else 1
+            self.count.value = f"{st.done} / {st.total}" if st.total else "given entries"
         if new or self.result is None:  # most steps are optimiser steps with nothing new to draw
             self._rebuild()
         if self._rebuild_error is None:

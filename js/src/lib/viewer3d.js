@@ -17,7 +17,7 @@ import { f32, i32, el as h, listen } from "./buffers.js";
 const BOND_RADIUS = 0.12;
 const RING = 1.14; // element-coloured outline around value-coloured atoms, relative to the atom radius
 const AXIS_COLORS = ["#d62728", "#2ca02c", "#1f77b4"];
-const TRIAD = 80; // px: the a/b/c axes drawn in the canvas corner
+const TRIAD = 90; // px: the a/b/c axes drawn in the canvas corner
 const hex = (c, i) => "#" + [0, 1, 2].map((k) => Math.round(255 * (c[3 * i + k] ?? 0.5)).toString(16).padStart(2, "0")).join("");
 const Y = new Vector3(0, 1, 0);
 
@@ -202,7 +202,7 @@ class Viewer {
     // camera, so no atom (the one at the origin included) ever hides it
     if (!this.axesScene) {
       this.axesScene = new Scene();
-      this.axesCam = new OrthographicCamera(-1.6, 1.6, 1.6, -1.6, -10, 10);
+      this.axesCam = new OrthographicCamera(-2, 2, 2, -2, -10, 10);
     }
     this.axesScene.clear();
     this.axisTips = [];
