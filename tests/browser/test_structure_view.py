@@ -171,9 +171,25 @@ def test_legend_readout_axes_colorbar_and_one_three(open_notebook):
 
     # colour by value: the colour bar sits beside the canvas, and Cl keeps a green ring
     green = lambda p: ((p[..., 1] > 170) & (p[..., 0] < 110) & (p[..., 2] < 110)).sum()  # noqa: E731
-    g0 = green(pixels())
+    px = pixels()
+    g0 = green(px)
     assert g0 > 200  # Cl in its element colour
+    # the tooltip names the atom under the pointer
+    g = (px[..., 1] > 170) & (px[..., 0] < 110) & (px[..., 2] < 110)
+    r = 6  # a pixel inside a Cl sphere: its whole neighbourhood is green (bonds are thinner)
+    inner = np.ones_like(g)
+    for dy in range(-r, r + 1):
+        for dx in range(-r, r + 1):
+            inner &= np.roll(np.roll(g, dy, axis=0), dx, axis=1)
+    ys, xs = np.nonzero(inner)
+    k = 0
+    box0 = canvas.bounding_box()
+    nb.page.mouse.move(box0["x"] + float(xs[k]), box0["y"] + float(ys[k]))
+    tooltip = v1.locator(".mw-tooltip")
+    tooltip.wait_for(state="visible", timeout=5_000)
+    assert tooltip.inner_text().startswith("Cl #")
     nb.kernel("v1.color_by(np.linspace(-1, 1, v1.n_atoms), label='test')")
+    tooltip.wait_for(state="hidden", timeout=5_000)  # it showed the old values: gone until the pointer moves
     cb = v1.locator(".mw-colorbar")
     cb.wait_for(state="visible", timeout=10_000)
     nb.page.wait_for_timeout(500)
@@ -184,3 +200,8 @@ def test_legend_readout_axes_colorbar_and_one_three(open_notebook):
         from PIL import Image
         Image.fromarray(px).save("/tmp/sv_colored.png")
     assert 10 < green(px) < g0 / 3, (green(px), g0)  # only the element rings are green now (the value scale has no green)
+    # the canvas narrowed for the colour bar; the same vertical field of view keeps offsets from the centre
+    box2 = canvas.bounding_box()
+    nb.page.mouse.move(box2["x"] + float(xs[k]) - (box0["width"] - box2["width"]) / 2, box2["y"] + float(ys[k]))
+    tooltip.wait_for(state="visible", timeout=5_000)
+    assert "test:" in tooltip.inner_text() and tooltip.inner_text().startswith("Cl #")  # the element stays named

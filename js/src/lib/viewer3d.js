@@ -640,6 +640,7 @@ export function mount(model, el) {
       on("change:colors change:values change:colorbar change:element_colors", () => {
         view.colors = f32(model.get("colors")); view.values = f32(model.get("values"));
         view.elementColors = f32(model.get("element_colors")); view.updateColors();
+        view.tooltip.style.display = "none"; // its text was the old values'; the next pointer move writes the new one
       }),
       on("change:repeat", () => { view.rebuild(); view.syncToolbar(); view.fit(false); }),
       on("change:projection", () => { view.useCamera(model.get("projection")); view.syncToolbar(); }),
