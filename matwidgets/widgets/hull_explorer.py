@@ -17,7 +17,8 @@ from matwidgets.engine.optimize import relax
 from matwidgets.errors import InvalidChemsysError
 from matwidgets.jobs import Job
 from matwidgets.widgets.feedback import guarded, show_error
-from matwidgets.widgets.hull_plot import hull_figure
+from matwidgets.widgets.fit_width import FitWidth
+from matwidgets.widgets.hull_plot import POINT_TRACES, coordinates, entry_title, hull_figure, origin, polymorphs
 from matwidgets.widgets.structure_view import StructureView
 from matwidgets.widgets.validate import check_engine_kwargs
 
@@ -25,9 +26,12 @@ from matwidgets.widgets.validate import check_engine_kwargs
 class HullExplorer(W.VBox):
     """Convex hull of a chemical system ("Li-Fe-O") or of given entries/structures.
 
-    Click a point to see its structure, E_form, E_hull and decomposition; the
-    clicked entry is ``explorer.selected`` (observable). More than 4 elements gets
-    a table instead of a plot.
+    Points appear as candidates finish, smallest cells first. Until every candidate is
+    relaxed the references are provisional (each element's lowest energy so far; the
+    compounds of an element with no reference yet wait). Click a point (or pick a
+    polymorph in the side panel) to see its structure, E_form, E_hull and decomposition;
+    the chosen entry is ``explorer.selected`` (observable). ``threshold`` is in eV/atom;
+    the slider shows meV/atom. More than 4 elements gets a table instead of a plot.
     """
 
     selected = t.Any(None)  # the clicked pymatgen entry
@@ -45,26 +49,46 @@ class HullExplorer(W.VBox):
         self.add_job: Job | None = None
         self._rebuild_error: BaseException | None = None  # the last rebuild's failure, if it failed
         self._waiting_for = ""  # why there is no hull yet (elemental references missing)
+        self._missing: list[str] = []  # elements with no reference (yet): their compounds are not drawn
         self._elements = parse_chemsys(chemsys_or_entries) if is_chemsys(chemsys_or_entries) else None
-        self._groups: list[list] = [[], []]
+        self._groups: dict[str, list] = {}
+        self._polymorph_entries: list = []  # the entries behind the polymorph menu's options
+        self._choosing = False  # loop guard: select() sets the polymorph menu, whose observer selects
 
-        self.figure = go.FigureWidget()
-        self.threshold = W.FloatSlider(value=threshold, min=0.0, max=1.0, step=0.005, description="E_hull ≤", readout_format=".3f",
-                                       continuous_update=False, layout=W.Layout(width="380px"))
-        self.progress = W.IntProgress(value=0, min=0, max=1, description="candidates", layout=W.Layout(width="380px"))
-        self.stop_button = W.Button(description="Stop", icon="stop", button_style="danger", disabled=True)
+        self.figure = go.FigureWidget(layout=dict(height=480, autosize=True))
+        self.threshold = W.FloatSlider(value=1000 * threshold, min=0.0, max=1000.0, step=5.0, description="E_hull ≤",
+                                       readout_format=".0f", continuous_update=False, layout=W.Layout(width="330px"))
+        self.progress = W.IntProgress(value=0, min=0, max=1, description="candidates", layout=W.Layout(width="300px"))
+        self.count = W.Label("")
+        self.stop_button = W.Button(description="Stop", icon="stop", disabled=True)
         self.status = W.HTML("")
-        self.info = W.HTML("<i>click a point to see its structure</i>", layout=W.Layout(width="360px"))
+        self.info = W.HTML("<i>click a point to see its structure</i>")
+        self.polymorphs = W.Dropdown(options=[], description="polymorph", layout=W.Layout(width="100%", display="none"))
         self.view = StructureView(height=320)
         self.table = W.HTML()
         self.errors = W.Output()
         self.threshold.observe(guarded(self.status, self.errors, "redrawing the hull failed", self._redraw), "value")
         self.stop_button.on_click(guarded(self.status, self.errors, "stop failed", self.stop))
-        side = W.VBox([self.view, self.info], layout=W.Layout(width="380px"))
-        super().__init__([W.HBox([self.threshold, self.progress, self.stop_button]), self.status,
-                          W.HBox([self.figure, side]), self.table, self.errors])
+        self.polymorphs.observe(guarded(self.status, self.errors, "showing the polymorph failed", self._on_polymorph), "value")
+        side = W.VBox([self.view, self.polymorphs, self.info], layout=W.Layout(width="360px", flex="0 0 360px"))
+        # a column the figure stretches across; FitWidth refits the figure when its width changes
+        plot = W.VBox([self.figure, FitWidth()], layout=W.Layout(flex="1 1 auto", min_width="420px"))
+        controls = W.HBox([self.threshold, W.Label("meV/atom"), self.progress, self.count, self.stop_button],
+                          layout=W.Layout(flex_flow="row wrap", align_items="center"))
+        super().__init__([controls, self.status, W.HBox([plot, side], layout=W.Layout(width="100%")), self.table, self.errors])
+        self._set_running(False)
         if autostart:
             self.start()
+
+    @property
+    def threshold_ev(self) -> float:
+        """The slider's E_hull limit in eV/atom."""
+        return self.threshold.value / 1000
+
+    @property
+    def provisional(self) -> bool:
+        """True while candidates (possibly lower elemental references) are still relaxing."""
+        return self.job is not None and not self.job.finished
 
     # ---- running --------------------------------------------------------------------------
     def start(self) -> Job:
@@ -72,8 +96,8 @@ class HullExplorer(W.VBox):
         model = self._model
         source, kw = self._source, self._hull_kw
         self.job = Job(lambda: iter_hull(source, model, **kw), self._on_progress, self._on_done, rate=4).start()
-        self.stop_button.disabled = False
-        self.status.value = "computing candidates…"
+        self._set_running(True)
+        self.status.value = "relaxing candidates, smallest cells first…"
         return self.job
 
     def stop(self) -> None:
@@ -81,15 +105,35 @@ class HullExplorer(W.VBox):
         if self.job is not None:
             self.job.cancel()
 
+    def _set_running(self, running: bool) -> None:
+        self.stop_button.disabled = not running
+        self.stop_button.button_style = "danger" if running else ""  # a disabled button is not red
+
     def _on_progress(self, job: Job, steps: list) -> None:
+        new = False
         for st in steps:
             self.entries.extend(st.new_entries)
             self.failed.extend(st.new_failures)
-            self.progress.max, self.progress.value = max(st.total, 1), st.done
-        self._rebuild()
+            new = new or bool(st.new_entries or st.new_failures)
+            self.progress.max, self.progress.value = max(st.total, 1), st.done if st.total else 1
+            self.count.value = f"{st.done} / {st.total}" if st.total else "given entries"
+        if new or self.result is None:  # most steps are optimiser steps with nothing new to draw
+            self._rebuild()
+        if self._rebuild_error is None:
+            self.status.value = self._state_line()
+
+    def _state_line(self) -> str:
+        if self.result is None:
+            return f"relaxing candidates, smallest cells first: {html.escape(self._waiting_for or 'nothing finished yet')}"
+        parts = [f"{len(self.result.entries)} entries on the plot"]
+        if self.provisional:
+            parts.append("<b>provisional: references still relaxing</b> (each element's lowest energy so far)")
+        if self._missing:
+            parts.append(f"no reference for {', '.join(self._missing)} yet: its compounds wait")
+        return "; ".join(parts)
 
     def _on_done(self, job: Job) -> None:
-        self.stop_button.disabled = True
+        self._set_running(False)
         if job.status == "error":
             show_error(self.status, self.errors, "computing the hull failed", job.error, job.error_traceback)
             return
@@ -100,16 +144,35 @@ class HullExplorer(W.VBox):
             show_error(self.status, self.errors, "no hull", InvalidChemsysError(self._waiting_for or "no entries"))
             return
         n_fail = len(self.failed)
-        self.status.value = f"{job.status}: {len(self.entries)} entries" + (f", {n_fail} failed (see to_dataframe())" if n_fail else "")
+        line = f"{job.status}: {len(self.entries)} entries" + (f", {n_fail} failed (see to_dataframe())" if n_fail else "")
+        if self._missing:
+            line += f"; no reference for {', '.join(self._missing)}: its compounds are left out"
+        self.status.value = line
 
     # ---- the plot -------------------------------------------------------------------------
+    def _all_elements(self) -> list[str]:
+        if self._elements is not None:
+            return self._elements
+        # the order PhaseDiagram uses (Element sorts by electronegativity)
+        return [el.symbol for el in sorted({el for e in self.entries for el in e.composition.elements})]
+
     def _rebuild(self) -> None:
-        """A new HullResult from the entries so far, and the plot; failures are shown, not raised."""
+        """A HullResult from the entries so far (those whose elements all have a reference), and the plot.
+
+        Failures are shown, not raised."""
         try:
+            elements = self._all_elements()
+            have = {e.composition.elements[0].symbol for e in self.entries if len(e.composition.elements) == 1}
+            self._missing = [el for el in elements if el not in have]
+            usable = [e for e in self.entries if all(el.symbol in have for el in e.composition.elements)]
+            if not usable:
+                self.result = None
+                self._waiting_for = f"cannot build a hull: no elemental reference for {', '.join(self._missing) or 'any element'} yet"
+                return
             try:
-                self.result = HullResult(self.entries, self.failed, self._elements)
-            except InvalidChemsysError as err:  # not all elemental references are in yet
-                self._waiting_for = str(err)
+                self.result = HullResult(usable, self.failed, [el for el in elements if el in have])
+            except InvalidChemsysError as err:
+                self.result, self._waiting_for = None, str(err)
                 return
             self._redraw()
         except Exception as err:
@@ -121,45 +184,64 @@ class HullExplorer(W.VBox):
     def _redraw(self) -> None:
         if self.result is None:
             return
-        elements = self._elements or [el.symbol for el in self.result.phase_diagram.elements]
-        if len(elements) > 4 or len(elements) < 2:
+        elements = self._all_elements()
+        if len(elements) > 4:
             self.table.value = self.to_dataframe().to_html(max_rows=200, float_format=lambda x: f"{x:.4f}")
             return
-        fig, self._groups = hull_figure(self.result, self.threshold.value, elements)
+        fig, self._groups = hull_figure(self.result, self.threshold_ev, elements, provisional=self.provisional)
         with self.figure.batch_update():
             self.figure.data = []
             self.figure.layout = fig.layout
             self.figure.add_traces(fig.data)
-        for trace in self.figure.data[:2]:
-            trace.on_click(self._on_click)
+        for trace in self.figure.data:
+            if trace.name in POINT_TRACES:
+                trace.on_click(self._on_click)
+        self._highlight()
+
+    def _highlight(self) -> None:
+        """The ring on the selected point (hidden when that point is not on the plot)."""
+        ring = next((tr for tr in self.figure.data if tr.name == "selected"), None)
+        if ring is None or self.result is None:
+            return
+        shown = [e for name in POINT_TRACES for e in self._groups.get(name, []) if e is self.selected]
+        order = sorted(self.result.entries, key=lambda e: (self.result.formation_energy(e), e.entry_id or ""))
+        ring.update(**coordinates(self.result, shown[:1], self._all_elements(), order))
 
     def _on_click(self, trace, points, state) -> None:
         if not points.point_inds:
             return
-        group = 0 if trace.name == "stable" else 1
-        self.select(self._groups[group][points.point_inds[0]])
+        self.select(self._groups[trace.name][points.point_inds[0]])
+
+    def _on_polymorph(self) -> None:
+        k = self.polymorphs.value
+        if not self._choosing and k is not None:
+            self.select(self._polymorph_entries[k])
 
     def select(self, entry) -> None:
         """Show an entry (as if its point was clicked)."""
-        from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
-
         self.selected = entry
         structure = getattr(entry, "structure", None)
-        spg = ""
         if structure is not None:
             self.view.structure = structure
             self.view.reset_view()
-            try:
-                spg = SpacegroupAnalyzer(structure, symprec=0.1).get_space_group_symbol()
-            except Exception:  # spglib can fail on distorted cells; the rest still shows
-                spg = "?"
         r = self.result
+        same = polymorphs(r, entry) if any(e is entry for e in r.entries) else [entry]
+        self._choosing = True
+        try:
+            self._polymorph_entries = same
+            self.polymorphs.options = [(f"{entry_title(e)}, {1000 * r.e_above_hull(e):.0f} meV/atom", k) for k, e in enumerate(same)]
+            self.polymorphs.value = next((k for k, e in enumerate(same) if e is entry), None)
+            self.polymorphs.layout.display = "flex" if len(same) > 1 else "none"
+        finally:
+            self._choosing = False
+        conv = "" if entry.data.get("converged", True) else "<br><i>relaxation not converged (steps ran out)</i>"
+        note = "<br><i>provisional: references still relaxing</i>" if self.provisional else ""
         self.info.value = (
-            f"<b>{entry.composition.reduced_formula}</b> &nbsp; {html.escape(spg)}<br>"
+            f"<b>{html.escape(entry_title(entry))}</b><br><small>{html.escape(origin(entry))}</small><br>"
             f"E_form = {r.formation_energy(entry):.3f} eV/atom<br>E_hull = {1000 * r.e_above_hull(entry):.1f} meV/atom<br>"
-            f"{html.escape(r.reaction(entry))}<br><small>{html.escape(str(entry.data.get('source', '')))}: "
-            f"{html.escape(str(entry.data.get('label', '')))}</small>"
+            f"{html.escape(r.reaction(entry))}{conv}{note}"
         )
+        self._highlight()
 
     # ---- adding and exporting -------------------------------------------------------------
     def add(self, structure: Any, name: str = "added") -> Job:
@@ -208,7 +290,7 @@ class HullExplorer(W.VBox):
 
     def to_html(self, path: str | os.PathLike) -> str:
         """A standalone HTML file of the plot (plotly.js inlined, works offline)."""
-        fig, _ = hull_figure(self.result, self.threshold.value, self._elements)
+        fig, _ = hull_figure(self.result, self.threshold_ev, self._all_elements())
         fig.write_html(os.fspath(path), include_plotlyjs=True, full_html=True)
         return os.fspath(path)
 

@@ -1,4 +1,4 @@
-"""StructureView: a fast 3D crystal viewer (three.js, js/src/structure_view.js)."""
+"""StructureView: a fast 3D crystal viewer (three.js; js/src/structure_view.js loads js/src/lib/viewer3d.js once per page)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,8 @@ class StructureView(anywidget.AnyWidget):
 
     >>> view = StructureView(structure)          # pymatgen, ASE or a file path
     >>> view.color_by(values)                     # per-atom colours + colour bar
-    >>> view.selected                             # atoms clicked in the browser
+    >>> view.selected                             # atoms clicked in the browser (element, index and
+    ...                                           # coordinates shown in the view)
     >>> view.push_frame(positions)                # stream a running simulation
     >>> view.show_frames(frames, index=-1)        # play back, frames sent on demand
     """
@@ -35,6 +36,7 @@ class StructureView(anywidget.AnyWidget):
     cell = t.Bytes(b"").tag(sync=True)  # float32 [3, 3] Å, rows are lattice vectors
     radii = t.Bytes(b"").tag(sync=True)  # float32 [n] covalent radii, Å
     colors = t.Bytes(b"").tag(sync=True)  # float32 [n, 3] RGB in 0..1
+    element_colors = t.Bytes(b"").tag(sync=True)  # float32 [n, 3] each atom's element colour (legend, rings under color_by)
     values = t.Bytes(b"").tag(sync=True)  # float32 [n] shown in the tooltip, or empty
     bond_i = t.Bytes(b"").tag(sync=True)  # int32 [n_bonds]
     bond_j = t.Bytes(b"").tag(sync=True)  # int32 [n_bonds]
@@ -89,6 +91,7 @@ class StructureView(anywidget.AnyWidget):
             self.cell = adapters.f32(batch.cell[0].numpy())
             self.radii = adapters.f32(adapters.covalent_radii(numbers))
             self.colors = adapters.f32(adapters.jmol_colors(numbers))
+            self.element_colors = self.colors
             self.values = b""
             self.colorbar = {}
             self.bond_i, self.bond_j, self.bond_shift = adapters.i32(bi), adapters.i32(bj), adapters.f32(bs)

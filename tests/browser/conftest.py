@@ -33,9 +33,11 @@ def open_notebook(lab_browser):
     def _open(name: str, cells: list[str]) -> NotebookPage:
         lab.write_notebook(name, cells)
         page = browser.new_page(viewport={"width": 1200, "height": 900})
-        page.on("console", lambda m: m.type == "error" and print("console:", m.text))
+        console: list[tuple[str, str]] = []  # (type, text) of every console message, for tests to check
+        page.on("console", lambda m: (console.append((m.type, m.text)), m.type == "error" and print("console:", m.text)))
         pages.append(page)
         nb = NotebookPage(lab, page, name)
+        nb.console = console
         nb.run_all()
         return nb
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -58,9 +60,15 @@ def test_render_pick_color_stream(open_notebook):
     assert nb.kernel_until("print(view.selected)", "[]") == "[]"
 
     # color_by changes pixel colours
-    before = canvas_png(nb)[1]
+    def saturated(px):
+        return (px.max(axis=2).astype(int) - px.min(axis=2) > 60).mean()
+
+    before = saturated(canvas_png(nb)[1])  # grey atoms, one red
     nb.kernel("view.color_by(np.linspace(-1, 1, view.n_atoms), label='test')")
-    assert changed_fraction(nb, before) > 0.01
+    nb.page.locator(".mw-colorbar").wait_for(state="visible", timeout=10_000)
+    nb.page.wait_for_timeout(500)
+    # the canvas narrows for the colour bar beside it, so compare colourfulness, not pixels
+    assert saturated(canvas_png(nb)[1]) > before + 0.01
     assert "test" in nb.page.locator(".mw-colorbar").inner_text()
 
     # stream 200 frames: the view ends on the last one
@@ -98,3 +106,102 @@ def test_nglview_renders(open_notebook):
     assert (np.abs(px.astype(int) - bg).sum(axis=2) > 60).mean() > 0.005, "nglview canvas is blank"
     assert not errors, errors
     assert nb.page.locator(".jp-Cell").nth(1).locator(".mw-sv").count() == 0
+
+
+VIEWS = """
+import numpy as np
+from matwidgets.widgets.structure_view import StructureView
+empty = StructureView(height=200)
+v1 = StructureView("NaCl.cif", height=400)
+v2 = StructureView("NaCl.cif", height=300)
+display(empty, v1, v2)
+"""
+
+
+def test_legend_readout_axes_colorbar_and_one_three(open_notebook):
+    nb = open_notebook("views.ipynb", [VIEWS])
+    views = nb.page.locator(".mw-sv")
+    views.nth(2).locator("canvas").wait_for(state="visible", timeout=60_000)
+    nb.page.wait_for_timeout(500)
+    texts = [t for _, t in nb.console]
+    # three views, one three.js; the empty view draws no NaN geometry
+    assert not [t for t in texts if "Multiple instances of Three.js" in t], texts
+    assert not [t for t in texts if "NaN" in t], texts
+    v1 = views.nth(1)
+    canvas = v1.locator("canvas")
+
+    def pixels():
+        nb.page.wait_for_timeout(400)
+        return png_pixels(canvas.screenshot())
+
+    # the camera fits the structure: drawn, not cut at the canvas edges
+    px = pixels()
+    if os.environ.get("MW_DEBUG_PNG"):
+        from PIL import Image
+        Image.fromarray(px).save("/tmp/sv_plain.png")
+    ys, xs = np.nonzero(px.sum(axis=2) < 740)
+    h, w = px.shape[:2]
+    assert ys.min() > 2 and xs.min() > 2 and ys.max() < h - 3 and xs.max() < w - 3, "structure cut by the canvas edge"
+    assert (ys.max() - ys.min()) > 0.5 * h, "structure far smaller than the view"
+
+    # element legend, and a, b, c labels on the axes inside the view
+    assert v1.locator(".mw-legend").inner_text().split() == ["Na", "4", "Cl", "4"]
+    labels = v1.locator(".mw-axis-label")
+    assert [labels.nth(k).inner_text() for k in range(3)] == ["a", "b", "c"]
+    box = canvas.bounding_box()
+    for k in range(3):
+        lb = labels.nth(k).bounding_box()
+        assert lb and box["x"] <= lb["x"] <= box["x"] + box["width"] and box["y"] <= lb["y"] <= box["y"] + box["height"]
+
+    # hovering a legend entry highlights that element's atoms
+    before = pixels()
+    v1.locator('.mw-legend-item[data-z="11"]').hover()
+    assert (np.abs(pixels().astype(int) - before.astype(int)).sum(axis=2) > 30).mean() > 0.005
+    nb.page.mouse.move(0, 0)
+
+    # selecting an atom shows its element, index and coordinates
+    nb.kernel("v1.selected = [0]")
+    readout = v1.locator(".mw-readout")
+    readout.wait_for(state="visible", timeout=10_000)
+    text = readout.inner_text()
+    assert "Na #0" in text and "xyz" in text and "frac" in text and "0.000" in text
+    nb.kernel("v1.selected = [0, 4]")
+    nb.page.wait_for_function("() => document.querySelectorAll('.mw-readout')[1].textContent.includes('distance')", timeout=10_000)
+    nb.kernel("v1.selected = []")
+
+    # colour by value: the colour bar sits beside the canvas, and Cl keeps a green ring
+    green = lambda p: ((p[..., 1] > 170) & (p[..., 0] < 110) & (p[..., 2] < 110)).sum()  # noqa: E731
+    px = pixels()
+    g0 = green(px)
+    assert g0 > 200  # Cl in its element colour
+    # the tooltip names the atom under the pointer
+    g = (px[..., 1] > 170) & (px[..., 0] < 110) & (px[..., 2] < 110)
+    r = 6  # a pixel inside a Cl sphere: its whole neighbourhood is green (bonds are thinner)
+    inner = np.ones_like(g)
+    for dy in range(-r, r + 1):
+        for dx in range(-r, r + 1):
+            inner &= np.roll(np.roll(g, dy, axis=0), dx, axis=1)
+    ys, xs = np.nonzero(inner)
+    k = 0
+    box0 = canvas.bounding_box()
+    nb.page.mouse.move(box0["x"] + float(xs[k]), box0["y"] + float(ys[k]))
+    tooltip = v1.locator(".mw-tooltip")
+    tooltip.wait_for(state="visible", timeout=5_000)
+    assert tooltip.inner_text().startswith("Cl #")
+    nb.kernel("v1.color_by(np.linspace(-1, 1, v1.n_atoms), label='test')")
+    tooltip.wait_for(state="hidden", timeout=5_000)  # it showed the old values: gone until the pointer moves
+    cb = v1.locator(".mw-colorbar")
+    cb.wait_for(state="visible", timeout=10_000)
+    nb.page.wait_for_timeout(500)
+    cbb, box = cb.bounding_box(), canvas.bounding_box()
+    assert cbb["x"] >= box["x"] + box["width"] - 1, (cbb, box)  # beside, not over the atoms
+    px = pixels()
+    if os.environ.get("MW_DEBUG_PNG"):
+        from PIL import Image
+        Image.fromarray(px).save("/tmp/sv_colored.png")
+    assert 10 < green(px) < g0 / 3, (green(px), g0)  # only the element rings are green now (the value scale has no green)
+    # the canvas narrowed for the colour bar; the same vertical field of view keeps offsets from the centre
+    box2 = canvas.bounding_box()
+    nb.page.mouse.move(box2["x"] + float(xs[k]) - (box0["width"] - box2["width"]) / 2, box2["y"] + float(ys[k]))
+    tooltip.wait_for(state="visible", timeout=5_000)
+    assert "test:" in tooltip.inner_text() and tooltip.inner_text().startswith("Cl #")  # the element stays named

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from plotly.callbacks import Points
 from pymatgen.core import Composition, Lattice, Structure
-from pymatgen.entries.computed_entries import ComputedEntry
+import ipywidgets as W
+from pymatgen.entries.computed_entries import ComputedEntry, ComputedStructureEntry
 
 import matwidgets as mw
 from matwidgets.engine.store import ResultStore
@@ -31,25 +32,168 @@ def entries_li_o():
     return [(li, -1.9 * 2), (o2, -4.9 * 2), (li2o, -4.95 * 12), (li2o2, 4.6 * -8), (lio2, -3.2 * 8)]
 
 
+def trace(fig, name):
+    return next(tr for tr in fig.data if tr.name == name)
+
+
+def click(ex, name, k):
+    tr = trace(ex.figure, name)
+    ex._on_click(tr, Points(point_inds=[k], trace_name=name, trace_index=list(ex.figure.data).index(tr)), None)
+
+
 def test_plot_click_selects_and_threshold_filters():
     ex = mw.HullExplorer(entries_li_o(), threshold=1.0)
     assert ex.job.wait(30) and ex.result is not None
-    stable_trace, unstable_trace = ex.figure.data[0], ex.figure.data[1]
-    assert stable_trace.name == "stable"
+    stable_trace, unstable_trace = trace(ex.figure, "stable"), trace(ex.figure, "above hull")
     n_unstable = len(unstable_trace.x)
     assert n_unstable >= 1
     # click the first stable point
     seen = []
     ex.observe(lambda ch: seen.append(ch["new"]), "selected")
     k = int(np.argmin(stable_trace.y))  # the most negative formation energy
-    ex._on_click(stable_trace, Points(point_inds=[k], trace_name="stable", trace_index=0), None)
+    click(ex, "stable", k)
     assert seen and seen[-1].composition.reduced_formula == "Li2O"
     assert ex.view.n_atoms == len(seen[-1].structure)
     assert "Li2O" in ex.info.value and "on the hull" in ex.info.value
     ex.threshold.value = 0.0
-    assert len(ex.figure.data[1].x) == 0  # unstable points hidden, nothing recomputed
-    ex.threshold.value = 1.0
-    assert len(ex.figure.data[1].x) == n_unstable
+    assert len(trace(ex.figure, "above hull").x) == 0  # unstable points hidden, nothing recomputed
+    ex.threshold.value = 1000.0
+    assert len(trace(ex.figure, "above hull").x) == n_unstable
+
+
+def li2o_polymorph():
+    """A second Li2O, 32 meV/atom above the fluorite one (same x on the plot)."""
+    s = Structure.from_spacegroup("Fm-3m", Lattice.cubic(4.75), ["O", "Li"], [[0, 0, 0], [0.25, 0.25, 0.25]])
+    s.perturb(0.05, min_distance=0.05)
+    return s, (-4.95 + 0.032) * 12
+
+
+def test_polymorphs_stable_on_top_listed_and_highlighted():
+    ex = mw.HullExplorer(entries_li_o() + [li2o_polymorph()], threshold=0.1)
+    assert ex.job.wait(30)
+    names = [tr.name for tr in ex.figure.data]
+    # plotly draws later traces on top and a click takes the top point: stable after unstable
+    assert names.index("stable") > names.index("above hull")
+    stable = trace(ex.figure, "stable")
+    assert sorted(stable.text) == ["Li", "Li2O", "O2"]  # stable phases are labelled with their formula
+    k = list(stable.text).index("Li2O")
+    unstable = trace(ex.figure, "above hull")
+    assert any(abs(x - stable.x[k]) < 1e-9 for x in unstable.x)  # the polymorph sits at the same x
+    click(ex, "stable", k)
+    assert ex.selected.composition.reduced_formula == "Li2O" and ex.result.e_above_hull(ex.selected) < 1e-9
+    # the clicked point is ringed
+    ring = trace(ex.figure, "selected")
+    assert list(ring.x) == [stable.x[k]] and list(ring.y) == [stable.y[k]]
+    # the side panel lists both polymorphs, lowest first; choosing the other selects it
+    assert ex.polymorphs.layout.display != "none" and len(ex.polymorphs.options) == 2
+    assert "0 meV/atom" in ex.polymorphs.options[0][0] and "32 meV/atom" in ex.polymorphs.options[1][0]
+    ex.polymorphs.value = 1
+    assert abs(ex.result.e_above_hull(ex.selected) - 0.032) < 1e-6 and "32.0 meV/atom" in ex.info.value
+    ring = trace(ex.figure, "selected")
+    j = [i for i, x in enumerate(unstable.x) if abs(x - stable.x[k]) < 1e-9][0]
+    assert list(ring.y) == [unstable.y[j]]
+    # a composition with one polymorph hides the menu
+    click(ex, "stable", list(stable.text).index("Li"))
+    assert ex.polymorphs.layout.display == "none"
+
+
+def test_threshold_slider_is_in_mev_and_layout():
+    ex = mw.HullExplorer(entries_li_o(), threshold=0.1)
+    assert ex.job.wait(30)
+    assert ex.threshold.value == 100 and ex.threshold_ev == 0.1
+    labels = [w.value for w in ex.children[0].children if isinstance(w, W.Label)]
+    assert "meV/atom" in labels
+    n100 = len(trace(ex.figure, "above hull").x)
+    ex.threshold.value = 1000
+    assert len(trace(ex.figure, "above hull").x) > n100
+    lay = ex.figure.layout
+    # title on the left, legend on the right above the plot area: they do not overlap
+    assert lay.title.xanchor == "left" and lay.legend.xanchor == "right" and lay.legend.yanchor == "bottom"
+    assert "E_hull" in trace(ex.figure, "above hull").marker.colorbar.title.text
+    assert "meV/atom" in trace(ex.figure, "above hull").marker.colorbar.title.text
+
+
+def test_labels_relaxed_spacegroup_and_prototype():
+    li = Structure.from_spacegroup("Im-3m", Lattice.cubic(3.44), ["Li"], [[0, 0, 0]])
+    o2 = Structure(Lattice.cubic(12), ["O", "O"], [[0, 0, 0], [0.1, 0, 0]])
+    li2o = Structure.from_spacegroup("Fm-3m", Lattice.cubic(4.62), ["O", "Li"], [[0, 0, 0], [0.25, 0.25, 0.25]])
+    entries = [
+        ComputedStructureEntry(li, -3.8, entry_id="li", data={"source": "prototype", "label": "A_hP4_194_bc", "mineral": "Graphite"}),
+        ComputedStructureEntry(o2, -9.8, entry_id="o2", data={"source": "molecule", "label": "O2 molecule"}),
+        ComputedStructureEntry(li2o, -4.95 * 12, entry_id="li2o", data={"source": "prototype", "label": "A2B_cF12_225_c_a",
+                                                                          "mineral": "Fluorite", "converged": False}),
+    ]
+    ex = mw.HullExplorer(entries)
+    assert ex.job.wait(30)
+    stable = trace(ex.figure, "stable")
+    hover = stable.hovertext[list(stable.text).index("Li")]
+    # the relaxed structure's space group next to where it started, in the hover and in the panel alike
+    assert "Li Im-3m (relaxed)" in hover and "from the Graphite prototype (A_hP4_194_bc)" in hover
+    click(ex, "stable", list(stable.text).index("Li"))
+    assert "Li Im-3m (relaxed)" in ex.info.value and "from the Graphite prototype (A_hP4_194_bc)" in ex.info.value
+    click(ex, "stable", list(stable.text).index("Li2O"))
+    assert "Li2O Fm-3m (relaxed)" in ex.info.value and "not converged" in ex.info.value
+    assert "not converged" in stable.hovertext[list(stable.text).index("Li2O")]
+
+
+def test_points_drawn_as_they_arrive_with_provisional_references():
+    """A cold run draws what it has: each element's lowest energy so far is its reference,
+    compounds of an element with no reference yet wait, and the status says so."""
+    from matwidgets.engine.hull import HullProgress
+
+    li, o2, li2o, _, _ = [ComputedStructureEntry(s, e, entry_id=f"e{k}") for k, (s, e) in enumerate(entries_li_o())]
+    li_high = ComputedStructureEntry(li.structure, -1.8 * 2, entry_id="li-high")  # a worse Li polymorph, first
+    ex = mw.HullExplorer("Li-O", autostart=False)
+    ex.job = Job(lambda: iter(()), lambda *a: None)  # a job still running
+    ex._set_running(True)
+    assert ex.stop_button.button_style == "danger" and not ex.stop_button.disabled
+    ex._on_progress(ex.job, [HullProgress(1, 5, [li_high], [])])
+    assert ex.count.value == "1 / 5" and ex.progress.value == 1 and ex.progress.max == 5
+    stable = trace(ex.figure, "stable")
+    assert list(stable.text) == ["Li"]  # not an empty plot
+    assert "provisional" in ex.figure.layout.title.text and "provisional: references still relaxing" in ex.status.value
+    assert "no reference for O yet" in ex.status.value
+    ex._on_progress(ex.job, [HullProgress(2, 5, [li2o], []), HullProgress(2, 5, [], [])])  # Li2O waits for O
+    assert "Li2O" not in "".join(trace(ex.figure, "stable").text) and len(trace(ex.figure, "above hull").x) == 0
+    ex._on_progress(ex.job, [HullProgress(3, 5, [o2], [])])
+    assert "Li2O" in trace(ex.figure, "stable").text
+    e_prov = ex.result.formation_energy(li2o)  # against the provisional Li reference
+    ex._on_progress(ex.job, [HullProgress(4, 5, [li], [])])  # the real Li ground state arrives later
+    e_final = ex.result.formation_energy(li2o)
+    assert e_final == pytest.approx(e_prov + 2 / 3 * 0.1)  # 2/3 Li, reference 0.1 eV/atom lower
+    assert ex.result.e_above_hull(li_high) == pytest.approx(0.1)
+    assert ex.count.value == "4 / 5"
+    ex._set_running(False)
+    assert ex.stop_button.disabled and ex.stop_button.button_style == ""  # a disabled Stop is not red
+
+
+def test_steps_with_nothing_new_do_not_redraw(monkeypatch):
+    from matwidgets.engine.hull import HullProgress
+
+    ex = mw.HullExplorer(entries_li_o(), threshold=1.0)
+    assert ex.job.wait(30)
+    calls = []
+    monkeypatch.setattr(ex, "_redraw", lambda: calls.append(1))
+    ex._on_progress(ex.job, [HullProgress(3, 9, [], []), HullProgress(3, 9, [], [])])
+    assert not calls and ex.count.value == "3 / 9"
+
+
+def test_single_element_plots_polymorphs():
+    from matwidgets.engine.hull import HullResult
+    from matwidgets.widgets.hull_plot import hull_figure
+
+    bcc = Structure.from_spacegroup("Im-3m", Lattice.cubic(3.44), ["Li"], [[0, 0, 0]])
+    fcc = Structure.from_spacegroup("Fm-3m", Lattice.cubic(4.33), ["Li"], [[0, 0, 0]])
+    entries = [ComputedStructureEntry(bcc, -1.90 * 2, entry_id="bcc"), ComputedStructureEntry(fcc, -1.88 * 4, entry_id="fcc")]
+    fig, groups = hull_figure(HullResult(entries, [], ["Li"]), 0.1, ["Li"])
+    assert [e.entry_id for e in groups["stable"]] == ["bcc"] and [e.entry_id for e in groups["above hull"]] == ["fcc"]
+    assert list(trace(fig, "above hull").y) == pytest.approx([0.02])
+    assert list(fig.layout.xaxis.ticktext) == ["Im-3m", "Fm-3m"]
+    ex = mw.HullExplorer(entries)
+    assert ex.job.wait(30) and ex.job.status == "done"
+    assert "rebuilding" not in ex.status.value and len(trace(ex.figure, "stable").x) == 1
+    click(ex, "above hull", 0)
+    assert ex.selected.entry_id == "fcc" and "20.0 meV/atom" in ex.info.value
 
 
 def test_add_candidate_and_export(tmp_path):
@@ -118,7 +262,7 @@ def test_add_and_rebuild_failures_are_shown(monkeypatch):
         raise RuntimeError("plot broke")
 
     monkeypatch.setattr(hull_explorer, "hull_figure", broken_figure)
-    ex.threshold.value = 0.5  # a redraw from the slider
+    ex.threshold.value = 500  # a redraw from the slider
     assert "redrawing the hull failed: plot broke" in ex.status.value
     ex2 = mw.HullExplorer(entries_li_o())  # rebuilds while the job delivers, and at its end
     assert ex2.job.wait(30) and ex2.job.status == "done"

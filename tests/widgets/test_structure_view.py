@@ -11,7 +11,8 @@ import traitlets
 
 from matwidgets.widgets.structure_view import StructureView
 
-JS = Path(__file__).resolve().parents[2] / "js" / "src" / "structure_view.js"
+JS_SRC = Path(__file__).resolve().parents[2] / "js" / "src"
+JS = [JS_SRC / "structure_view.js", JS_SRC / "lib" / "viewer3d.js"]  # the entry and the viewer it loads once per page
 
 
 def bond_vectors(view):
@@ -23,7 +24,7 @@ def bond_vectors(view):
 
 
 def test_traits_synced_equal_keys_read_by_js():
-    src = JS.read_text()
+    src = "".join(p.read_text() for p in JS)
     read = set(re.findall(r'\b(?:model|m)\.get\("(\w+)"\)', src)) | set(re.findall(r'change:(\w+)', src))
     synced = {name for name in StructureView.class_trait_names(sync=True) if not name.startswith("_")}
     synced -= set(traitlets.HasTraits.class_trait_names()) | {"layout", "tabbable", "tooltip", "keys", "log"}
@@ -60,6 +61,28 @@ def test_color_by_diverging_and_errors(nacl):
         view.color_by([1.0, 2.0])
     view.color_by(None)
     assert view.colorbar == {} and view.values == b""
+
+
+def test_element_colours_stay_under_color_by(nacl):
+    """The legend and the rings keep each atom's element visible while colours show values."""
+    from matwidgets.widgets import adapters
+
+    view = StructureView(nacl)
+    jmol = adapters.jmol_colors(np.frombuffer(view.numbers, "<i4"))
+    view.color_by(np.linspace(-1, 1, 8), label="SHAP")
+    np.testing.assert_allclose(np.frombuffer(view.element_colors, "<f4").reshape(-1, 3), jmol, atol=1e-6)
+    assert not np.allclose(np.frombuffer(view.colors, "<f4").reshape(-1, 3), jmol)
+
+
+def test_viewer_source_bonds_closed_and_three_loaded_once():
+    entry, viewer = (p.read_text() for p in JS)
+    # open-ended cylinders show hollow "C" shapes where bonds end on a cell face
+    assert re.search(r"new CylinderGeometry\(1, 1, 1, \d+, 1, false\)", viewer)
+    assert "CylinderGeometry(1, 1, 1, 8, 1, true)" not in viewer
+    # the entry imports three.js only through the page-wide, lazily imported viewer module
+    assert "from \"three\"" not in entry and 'import("./lib/viewer3d.js")' in entry and "globalThis[VIEWER] ??=" in entry
+    bundle = (Path(__file__).resolve().parents[2] / "matwidgets" / "static" / "structure_view.js").read_text()
+    assert "Symbol.for(\"matwidgets.structure_view.viewer3d\")" in bundle
 
 
 def test_repeat_and_selection_validation(nacl):

@@ -1,0 +1,1 @@
+var s={render({el:r}){r.style.cssText="width:100%;height:0;overflow:hidden;";let n=-1,e=null,i=new ResizeObserver(([o])=>{let t=Math.round(o.contentRect.width);t===n||t===0||(n=t,clearTimeout(e),e=setTimeout(()=>window.dispatchEvent(new Event("resize")),50))});return i.observe(r),()=>{i.disconnect(),clearTimeout(e)}}};export{s as default};
