@@ -93,6 +93,9 @@ def test_kernel_with_every_coalition_is_exact(kind, n_atoms):
     np.testing.assert_allclose(kernel.values, exact, rtol=0, atol=1e-9 * scale_of(exact))
 
 
+# shap enumerates the size-1 layer and its complements (2p subsets), then draws the rest in
+# complementary pairs; these n_samples leave an even number to draw (82 and 278), so no drawn
+# subset ends up without its complement (an odd budget would end on a lone one).
 @pytest.mark.parametrize("n_atoms,n_samples", [
     (9, 100),  # 100 of 512 coalitions
     pytest.param(11, 300, marks=L1_BUG),  # 300 of 2048
