@@ -90,21 +90,6 @@ def test_schnet_finite_differences(nacl):
     fd_check(model, triclinic("Si", a=4.0, n=2), tol_f=1e-6, tol_s=1e-5)
 
 
-def test_schnet_rotation_invariance(nacl):
-    torch.manual_seed(0)
-    model = mw.SchNet(cutoff=4.0, n_features=16, n_rbf=8).double()
-    s = nacl.copy()
-    s.perturb(0.1, min_distance=0.05)
-    b = AtomsBatch.from_structures(s)
-    rot = torch.tensor(Structure.from_spacegroup("P1", Lattice.cubic(1), ["H"], [[0, 0, 0]]).lattice.matrix)
-    from scipy.spatial.transform import Rotation
-
-    rot = torch.tensor(Rotation.from_euler("xyz", [0.3, -1.1, 2.0]).as_matrix())
-    a, r = model.compute(b), model.compute(b.with_positions(b.positions @ rot.T, b.cell @ rot.T))
-    assert torch.allclose(a["energy"], r["energy"], atol=1e-10)
-    assert torch.allclose(a["forces"] @ rot.T, r["forces"], atol=1e-10)
-
-
 def test_chgnet_finite_differences(chgnet64, si):
     s = si.copy()
     s.perturb(0.1, min_distance=0.05)
