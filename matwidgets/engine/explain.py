@@ -270,7 +270,9 @@ def iter_explain(structure, model: Potential | str | None = None, target="energy
         np.random.seed(seed)  # KernelExplainer samples coalitions from numpy's global generator
         try:
             explainer = shap.KernelExplainer(value, np.zeros((1, p)), link="identity")  # evaluates the background already
-            values = np.asarray(explainer.shap_values(np.ones((1, p)), nsamples=n_samples or min(2 * p + 2048, 2**p), silent=True)).reshape(-1)
+            # l1_reg=False: shap >= 0.47 otherwise keeps only the 10 largest players and zeroes the rest
+            raw = explainer.shap_values(np.ones((1, p)), nsamples=n_samples or min(2 * p + 2048, 2**p), silent=True, l1_reg=False)
+            values = np.asarray(raw).reshape(-1)
         except _Cancelled:
             return
         yield 1.0

@@ -33,14 +33,6 @@ import matwidgets as mw
 from matwidgets.engine.explain import explain
 from tests.conftest import random_cell
 
-# shap >= 0.47 defaults KernelExplainer.shap_values(l1_reg="num_features(10)"): it keeps the
-# 10 most important players and gives the others 0 (the sum rule still holds); explain()
-# passes no l1_reg, so any explanation with more than 10 players is wrong.
-L1_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="explain(method='kernel') leaves shap's default l1_reg='num_features(10)' on: "
-    "players beyond the 10 most important get 0 (matwidgets/engine/explain.py, shap_values call)",
-)
 
 
 def game(kind: str, n_atoms: int, seed: int = 0):
@@ -84,7 +76,7 @@ def scale_of(values: np.ndarray) -> float:
     ("lj", 10),
     ("morse", 10),
     ("schnet", 10),
-    pytest.param("lj", 12, marks=L1_BUG),
+    ("lj", 12)  # > 10 players: shap must not drop any (its default l1_reg keeps only 10),
 ])
 def test_kernel_with_every_coalition_is_exact(kind, n_atoms):
     s, model = game(kind, n_atoms)
@@ -98,7 +90,7 @@ def test_kernel_with_every_coalition_is_exact(kind, n_atoms):
 # subset ends up without its complement (an odd budget would end on a lone one).
 @pytest.mark.parametrize("n_atoms,n_samples", [
     (9, 100),  # 100 of 512 coalitions
-    pytest.param(11, 300, marks=L1_BUG),  # 300 of 2048
+    (11, 300),  # 300 of 2048
 ])
 def test_kernel_on_a_pairwise_game_is_exact_from_paired_samples(n_atoms, n_samples):
     s, lj = game("lj", n_atoms)
@@ -115,7 +107,7 @@ def test_kernel_on_a_pairwise_game_is_exact_from_paired_samples(n_atoms, n_sampl
     ("morse", 10, 600, 0.08),
     ("schnet", 10, 300, 0.02),
     # the default n_samples for 12 players (2*12 + 2048 of 4096); errors seen ~1 %
-    pytest.param("argon", 12, 2072, 0.05, marks=L1_BUG),
+    ("argon", 12, 2072, 0.05),
 ])
 def test_kernel_with_fewer_coalitions_is_accurate(kind, n_atoms, n_samples, tol):
     s, model = game(kind, n_atoms)
