@@ -42,9 +42,10 @@ class CountingLJ(mw.LennardJones):
 def test_langevin_temperature_on_4_atom_cells(lj, ensemble):
     """Langevin noise moves the centre of mass: 3N degrees of freedom. With 3N - 3 a
     4-atom cell at a 60 K target reads 80 K."""
-    structures = [fcc_argon(seed=k) for k in range(12)]
+    # 8 cells x 2000 steps: the mean is known to ~1%, the 3N-3 error would be 33%
+    structures = [fcc_argon(seed=k) for k in range(8)]
     temps = []
-    for k, frames in enumerate(run_md(structures, lj, ensemble=ensemble, temperature=60, timestep=5.0, steps=3000, every=5, seed=3,
+    for k, frames in enumerate(run_md(structures, lj, ensemble=ensemble, temperature=60, timestep=5.0, steps=2000, every=5, seed=3,
                                       friction=0.02, tau_p=300.0, compressibility=0.3)):
         if k * 5 >= 300:
             temps.extend(f.temperature for f in frames)
@@ -68,7 +69,7 @@ def test_npt_volume_fluctuations_match_bulk_modulus(lj, anisotropic):
     b_guess = bulk_modulus(ref, lj, strain=0.02)["B_GPa"]
     structures = [fcc_argon(a=ref.lattice.a, rattle=0.02, seed=k) for k in range(16)]
     vols = []
-    for k, frames in enumerate(run_md(structures, lj, ensemble="npt", temperature=t, timestep=5.0, steps=4000, every=5, seed=1,
+    for k, frames in enumerate(run_md(structures, lj, ensemble="npt", temperature=t, timestep=5.0, steps=3000, every=5, seed=1,
                                       friction=0.02, tau_p=200.0, compressibility=1 / b_guess, anisotropic=anisotropic)):
         if k * 5 >= 500:
             vols.append([np.linalg.det(f.cell) for f in frames])
