@@ -27,6 +27,7 @@ from typing import Any
 
 _ids = itertools.count(1)
 _live: weakref.WeakSet[Job] = weakref.WeakSet()  # jobs whose worker thread may still run
+_live_lock = threading.Lock()
 EXIT_TIMEOUT = 10.0  # seconds, in all, that exit waits for cancelled workers
 
 
@@ -64,7 +65,8 @@ class Job:
     def start(self) -> Job:
         self.status = "running"
         self._thread = threading.Thread(target=self._work, name=f"matwidgets-job-{self.id}", daemon=True)
-        _live.add(self)
+        with _live_lock:
+            _live.add(self)
         self._thread.start()
         return self
 
@@ -137,11 +139,15 @@ class Job:
                         close()
                     outcome = "cancelled"
                     break
+            else:
+                if self._cancel.is_set():  # the generator saw the cancel itself and ended early
+                    outcome = "cancelled"
         except BaseException as exc:  # reported to the widget, never lost in a thread
             outcome, error = "error", exc
             self.error_traceback = traceback.format_exc()
         self._finished.set()
-        _live.discard(self)
+        with _live_lock:
+            _live.discard(self)
         _call_soon(self.loop, self._finish, outcome, error)
 
     def _schedule(self) -> None:
@@ -198,7 +204,8 @@ def cancel_all(timeout: float = EXIT_TIMEOUT) -> None:
     finalizes aborts the process. Engine generators yield between steps, so a
     cancelled worker stops within about one step.
     """
-    jobs = list(_live)
+    with _live_lock:  # workers discard themselves from other threads
+        jobs = list(_live)
     for job in jobs:
         job.cancel()
     deadline = time.monotonic() + timeout

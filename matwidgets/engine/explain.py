@@ -107,6 +107,7 @@ class _ValueFunction:
         self.n = self.batch.n_atoms
         self.structure = structure
         self.n_evaluations = 0
+        self.cancel: Callable[[], bool] | None = None
         self.player_of_atom = np.zeros(self.n, dtype=int)
         for k, atoms in enumerate(players):
             self.player_of_atom[atoms] = k
@@ -132,6 +133,8 @@ class _ValueFunction:
             todo = todo[present.any(axis=1)]
         per = max(1, COALITION_ATOMS // self.n)
         for s in range(0, len(todo), per):
+            if self.cancel is not None and self.cancel():
+                raise _Cancelled  # leaves shap's loop, which calls us once with thousands of coalitions
             idx = todo[s : s + per]
             out[idx] = self._evaluate(present[idx])
         self.n_evaluations += len(todo)
@@ -262,14 +265,10 @@ def iter_explain(structure, model: Potential | str | None = None, target="energy
     else:
         import shap
 
-        def value(coalitions):
-            if cancel is not None and cancel():
-                raise _Cancelled
-            return vf(coalitions)
-
         np.random.seed(seed)  # KernelExplainer samples coalitions from numpy's global generator
         try:
-            explainer = shap.KernelExplainer(value, np.zeros((1, p)), link="identity")  # evaluates the background already
+            vf.cancel = cancel
+            explainer = shap.KernelExplainer(vf, np.zeros((1, p)), link="identity")  # evaluates the background already
             # l1_reg=False: shap >= 0.47 otherwise keeps only the 10 largest players and zeroes the rest
             raw = explainer.shap_values(np.ones((1, p)), nsamples=n_samples or min(2 * p + 2048, 2**p), silent=True, l1_reg=False)
             values = np.asarray(raw).reshape(-1)

@@ -196,7 +196,8 @@ def nose_hoover_energy(state: MDState) -> torch.Tensor:
     if "nhc_v" not in ex:
         return torch.zeros_like(state.energy)
     xi, eta, q, kt = ex["nhc_v"], ex["nhc_x"], ex["nhc_q"], ex["nhc_kt"]
-    return 0.5 * (q * xi**2).sum(0) + state.dof * kt * eta[0] + kt * eta[1:].sum(0)
+    dof = state.dof if state.dof is not None else degrees_of_freedom(state.batch)
+    return 0.5 * (q * xi**2).sum(0) + dof * kt * eta[0] + kt * eta[1:].sum(0)
 
 
 def npt_step(state: MDState, model: Potential, dt: float, temperature_k: torch.Tensor, pressure_gpa: float, friction: float,

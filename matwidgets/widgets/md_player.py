@@ -182,7 +182,7 @@ class MDPlayer(W.VBox):
         self._history.extend(frames)
         n, f0, target = len(frames[-1].positions), self._e0, self.control.temperature
         self._points.extend((f.time, 1000 * (f.energy - f0.energy) / n, 1000 * (f.kinetic_energy - f0.kinetic_energy) / n,
-                             1000 * (f.total_energy - f0.total_energy) / n, f.temperature, np.nan if f.pressure is None else f.pressure, target)
+                             1000 * (_conserved(f) - _conserved(f0)) / n, f.temperature, np.nan if f.pressure is None else f.pressure, target)
                             for f in frames)
         last = frames[-1]
         self.view.push_frame(last.positions, last.cell)
@@ -252,6 +252,11 @@ class MDPlayer(W.VBox):
         frame, meV/atom), "T" (K), "P" (GPa) or "T target" (K)."""
         names = [t.name for t in self.figure.data]
         return np.asarray(self.figure.data[names.index(name)].y, dtype=float)
+
+
+def _conserved(frame: MDFrame) -> float:
+    """What the integrator conserves (Nose-Hoover: including the thermostat), else E_pot + E_kin."""
+    return frame.conserved_energy if frame.conserved_energy is not None else frame.total_energy
 
 
 def _duration(seconds: float) -> str:

@@ -99,7 +99,7 @@ class ShapView(W.VBox):
                 yield ("references", refs)
             if target == "formation_energy":
                 kw["references"] = refs
-            yield from iter_explain(structure, **kw)
+            yield from iter_explain(structure, cancel=lambda: job.cancelled, **kw)  # Stop acts inside kernel SHAP too
 
         self._clear()
         self.masker_help.value = f"<small><b>{html.escape(self.masker.value)}</b>: " \
@@ -107,7 +107,8 @@ class ShapView(W.VBox):
         self.progress.value = 0
         self.progress.bar_style = "info"
         self.progress.description = "references…" if target == "formation_energy" and refs is None else "computing…"
-        self.job = Job(run, self._on_items, self._on_done, rate=10).start()
+        job = Job(run, self._on_items, self._on_done, rate=10)
+        self.job = job.start()
         return self.job
 
     def _clear(self) -> None:

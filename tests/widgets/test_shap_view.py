@@ -124,3 +124,27 @@ def test_shap_view_error_is_shown():
     assert sv.job.status == "error" and "no magnetic moments" in sv.summary.value
     assert sv.progress.description == "failed"
     assert "Traceback" in "".join(o.get("text", "") for o in sv.errors.outputs)  # kept in the widget, not the log
+
+
+def test_stop_acts_inside_kernel_shap():
+    """Kernel SHAP yields nothing until shap returns: Stop must still end it within a batch."""
+
+    class Stopping(mw.LennardJones):
+        calls = 0
+        view = None
+
+        def compute(self, batch, **kw):
+            Stopping.calls += 1
+            if Stopping.calls == 3:
+                Stopping.view.job.cancel()  # the user presses Stop mid-run
+            return super().compute(batch, **kw)
+
+    s = perovskite()
+    s.make_supercell([2, 2, 1])  # 20 atoms: kernel SHAP
+    model = Stopping(0.01, 2.5, 6.0)
+    sv = mw.ShapView(s, model=model, target="energy", method="kernel", n_samples=2000, autostart=False)
+    Stopping.view = sv
+    job = sv.compute()
+    assert job.wait(60)
+    assert job.status == "cancelled" and sv.attribution is None
+    assert Stopping.calls <= 4  # left within one batch (the full run takes 13 evaluations)
