@@ -9,6 +9,15 @@ import time
 from matwidgets.jobs import Job
 
 
+def endless():
+    """Counts forever, a millisecond apart (a job that only stops when cancelled)."""
+    k = 0
+    while True:
+        time.sleep(0.001)
+        yield k
+        k += 1
+
+
 def make_loop():
     loop = asyncio.new_event_loop()
     return loop
@@ -49,13 +58,6 @@ def test_throttled_deliveries():
 def test_cancel_keeps_what_arrived_and_error_is_reported():
     loop = make_loop()
     got = []
-
-    def endless():
-        k = 0
-        while True:
-            time.sleep(0.001)
-            yield k
-            k += 1
 
     job = Job(endless, lambda j, items: got.extend(items), loop=loop).start()
     loop.run_until_complete(asyncio.sleep(0.1))
@@ -134,12 +136,6 @@ def test_cancel_all_stops_live_jobs_and_forgets_them():
     from matwidgets import jobs
 
     loop = make_loop()
-
-    def endless():
-        while True:
-            time.sleep(0.001)
-            yield 0
-
     job = Job(endless, lambda j, items: None, loop=loop).start()
     assert job in jobs._live
     jobs.cancel_all(timeout=5)
@@ -153,13 +149,6 @@ def test_a_failing_handler_ends_the_job_with_its_error():
     def handler(job, items):
         if any(k >= 10 for k in items):
             raise KeyError("widget broke")
-
-    def endless():
-        k = 0
-        while True:
-            time.sleep(0.001)
-            yield k
-            k += 1
 
     job = Job(endless, handler, on_done=lambda j: done.append((j.status, j.error)), loop=loop).start()
     assert job.wait(10)  # the worker stops: no endless run feeding a broken handler

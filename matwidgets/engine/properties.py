@@ -36,7 +36,6 @@ def iter_properties(structure: Structure, model: Potential, hull=None, reference
         "volume_per_atom": structure.volume / len(structure),
         "density": float(structure.density),
         "spacegroup": spacegroup,
-        "total_magmom": None if p.magmoms is None else float(np.sum(p.magmoms)),
         "max_magmom": None if p.magmoms is None else float(np.max(np.abs(p.magmoms))),
         "mean_abs_magmom": None if p.magmoms is None else float(np.mean(np.abs(p.magmoms))),
     }

@@ -26,7 +26,7 @@ ROWS = [
     ("pressure", "pressure", "{:.2f} GPa"),
     ("warning", "⚠", "<b style='color:#b35c00'>{}</b>"),
     # CHGNet predicts moment magnitudes |m| per atom: a "total" would be a sum of |m|, not
-    # a net moment, so per-atom magnitudes are shown (the engine's total_magmom is not)
+    # a net moment, so only per-atom magnitudes are shown
     ("max_magmom", "largest |m| on an atom", "{:.3f} μB"),
     ("mean_abs_magmom", "mean |m| per atom", "{:.3f} μB"),
     ("volume_per_atom", "volume", "{:.2f} Å³/atom"),

@@ -66,5 +66,6 @@ def test_click_hull_point_selects_entry(open_notebook):
         out.screenshot(path="/tmp/hull_explorer.png")
     # the job is done: Stop is disabled and not red
     stop = page.locator("button", has_text="Stop")
-    assert stop.is_disabled() and "mod-danger" not in (stop.get_attribute("class") or "")
+    assert stop.is_disabled()
+    assert "mod-danger" not in (stop.get_attribute("class") or "")
     assert "meV/atom" in out.inner_text()

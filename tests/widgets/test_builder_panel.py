@@ -241,8 +241,10 @@ def test_builder_layout_wraps_units_and_picked_atoms():
     b = mw.StructureBuilder()
     rows = [x for x in boxes(b) if isinstance(x, W.HBox)]
     view_row = next(r for r in rows if b.view in r.children)
-    assert len(rows) >= 8 and all("wrap" in (r.layout.flex_flow or "") for r in rows)  # nothing runs off the edge
-    assert view_row.layout.flex_flow == "row wrap" and b.view.layout.flex
+    assert len(rows) >= 8
+    assert all("wrap" in (r.layout.flex_flow or "") for r in rows)  # nothing runs off the edge
+    assert view_row.layout.flex_flow == "row wrap"
+    assert b.view.layout.flex
     assert [w.description for w in b.params.values()] == ["a (Å)", "b (Å)", "c (Å)", "α (°)", "β (°)", "γ (°)"]
     buttons = [w for x in boxes(b) for w in x.children if isinstance(w, W.Button)]
     assert any(w.description == "Add atom at fractional" for w in buttons)
