@@ -12,6 +12,7 @@ so every model written as an energy gets exact, consistent forces and stress.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 
 import torch
 
@@ -79,7 +80,7 @@ class Potential(torch.nn.Module):
             raise InvalidStructureError(f"element {Element.from_Z(z).symbol} (Z={z}) is not supported by model {self.name} (Z <= {self.max_z})")
 
     def compute(self, batch: AtomsBatch, forces: bool = True, stress: bool = True, training: bool = False,
-                allow_isolated: bool = False) -> dict[str, torch.Tensor]:
+                allow_isolated: bool = False, neighbors: Callable[[AtomsBatch, float], Edges] | None = None) -> dict[str, torch.Tensor]:
         """Energies, forces and stress of every system of ``batch``.
 
         ``allow_isolated``: evaluate atoms with no neighbour within the cutoff instead of
@@ -88,6 +89,9 @@ class Potential(torch.nn.Module):
         and message-passing models never refuse them; CHGNet does unless allowed, as its
         own package does.
 
+        ``neighbors``: a callable ``(batch, cutoff) -> Edges`` (a Verlet list during MD and
+        relaxation). It may return extra pairs beyond the cutoff; every model ignores them.
+
         Returns a dict of tensors (detached unless ``training``, which keeps the
         graph so a loss on forces can be back-propagated to the parameters):
             energy [n_systems] eV, atom_energies [n_atoms] eV,
@@ -95,7 +99,7 @@ class Potential(torch.nn.Module):
         """
         self.check_numbers(batch)
         batch = batch.to(self.device, self.dtype)
-        edges = neighbor_list(batch, self.cutoff)
+        edges = (neighbors or neighbor_list)(batch, self.cutoff)
         pos = batch.positions.detach().requires_grad_(forces)
         strain = torch.zeros_like(batch.cell).requires_grad_(stress)  # [n_systems, 3, 3]
         deform = torch.eye(3, dtype=batch.dtype, device=batch.device) + strain

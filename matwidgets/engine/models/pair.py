@@ -22,7 +22,7 @@ class PairPotential(Potential):
 
     def energies(self, batch: AtomsBatch, vectors: torch.Tensor, edges: Edges) -> torch.Tensor:
         r = torch.linalg.norm(vectors, dim=1)  # [n_edges]
-        phi = self.pair_energy(r)
+        phi = torch.where(r < self.cutoff, self.pair_energy(r), 0.0)  # a Verlet list may hold pairs beyond the cutoff
         # the full list holds each pair twice, so half of phi goes to each end
         return torch.zeros(batch.n_atoms, dtype=r.dtype, device=r.device).index_add(0, edges.i, 0.5 * phi)
 
