@@ -10,15 +10,28 @@ from matwidgets.engine.models.schnet import SchNet
 from matwidgets.engine.optimize import RelaxResult, relax
 from matwidgets.engine.predict import Prediction, predict
 from matwidgets.errors import InvalidChemsysError, InvalidStructureError
+from matwidgets.notebook import notebook_mode
 from matwidgets.widgets.hull_explorer import HullExplorer
 from matwidgets.widgets.md_player import MDPlayer
 from matwidgets.widgets.periodic_table import PeriodicTable
 from matwidgets.widgets.property_panel import PropertyPanel
+from matwidgets.widgets.save_html import save_html
 from matwidgets.widgets.shap_view import ShapView
 from matwidgets.widgets.structure_builder import StructureBuilder
 from matwidgets.widgets.structure_view import StructureView
 
 __version__ = "0.1.0"
+
+
+def load_ipython_extension(ip) -> None:
+    """``%load_ext matwidgets``: structures, trajectories and phase diagrams display as widgets."""
+    notebook_mode(True)
+
+
+def unload_ipython_extension(ip) -> None:
+    """``%unload_ext matwidgets``: back to IPython's own display."""
+    notebook_mode(False)
+
 
 __all__ = [
     "Attribution",
@@ -45,8 +58,10 @@ __all__ = [
     "explain",
     "hull_for",
     "load_model",
+    "notebook_mode",
     "predict",
     "read_structure",
     "relax",
     "run_md",
+    "save_html",
 ]

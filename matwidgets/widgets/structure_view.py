@@ -52,6 +52,9 @@ class StructureView(anywidget.AnyWidget):
     height = t.Int(420).tag(sync=True)
     # interaction: written by the browser
     selected = t.List(t.Int()).tag(sync=True)
+    # a trajectory kept in the kernel (show_frames): its length and first frame, for views rendered later
+    traj_frames = t.Int(0).tag(sync=True)
+    traj_index = t.Int(0).tag(sync=True)
 
     max_fps = 60.0  # streamed frames per second at most; the rest coalesce (latest wins)
 
@@ -158,11 +161,13 @@ class StructureView(anywidget.AnyWidget):
         self._traj = frames
         index = range(len(frames))[index]  # -1 -> last; IndexError when out of range
         parts, buffers = self._traj_frame(index)
+        self.traj_frames, self.traj_index = len(frames), index
         self.send({"type": "trajectory", "n_frames": len(frames), "index": index, "parts": parts}, buffers=buffers)
 
     def clear_frames(self) -> None:
         """Hide the trajectory slider (a new run is about to stream)."""
         self._traj = []
+        self.traj_frames = 0
         self.send({"type": "trajectory", "n_frames": 0, "index": 0, "parts": []})
 
     @property

@@ -478,14 +478,7 @@ class Viewer {
       this.requestRender();
     } else if (msg.type === "trajectory") {
       // a trajectory kept in the kernel: frames come one at a time, on request
-      this.stopPlaying();
-      // ids start at random: every view of this model sees every reply, and takes only its own
-      const nextId = Math.floor(Math.random() * 2 ** 30);
-      this.traj = msg.n_frames ? { n: msg.n_frames, shown: -1, inflight: null, wanted: null, nextId } : null;
-      this.trajBar.style.display = this.traj ? "flex" : "none";
-      if (!this.traj) return;
-      this.slider.max = String(msg.n_frames - 1);
-      this.showTrajFrame(msg.index, msg.parts, buffers);
+      if (this.startTrajectory(msg.n_frames)) this.showTrajFrame(msg.index, msg.parts, buffers);
     } else if (msg.type === "reply") {
       const T = this.traj;
       if (!T || msg.id !== T.inflight) return; // an answer for a trajectory since replaced
@@ -496,6 +489,17 @@ class Viewer {
     } else if (msg.type === "fit") {
       this.fit();
     }
+  }
+
+  // a trajectory of n frames kept in the kernel (n = 0: none); returns whether there is one
+  startTrajectory(n) {
+    this.stopPlaying();
+    // ids start at random: every view of this model sees every reply, and takes only its own
+    const nextId = Math.floor(Math.random() * 2 ** 30);
+    this.traj = n ? { n, shown: -1, inflight: null, wanted: null, nextId } : null;
+    this.trajBar.style.display = this.traj ? "flex" : "none";
+    if (this.traj) this.slider.max = String(n - 1);
+    return this.traj !== null;
   }
 
   // one request in flight at most; a newer slider position replaces a waiting one
@@ -648,6 +652,8 @@ export function mount(model, el) {
       on("change:show_bonds change:show_cell change:atom_scale", () => view.updateGeometry()),
       on("msg:custom", (msg, buffers) => view.onCustom(msg, buffers)),
     ];
+    // a view rendered after show_frames (a second view, or display() later) asks for its frame
+    if (model.get("traj_frames") > 0 && view.startTrajectory(model.get("traj_frames"))) view.requestFrame(model.get("traj_index"));
     view.root.dataset.ready = "1";
     return () => { offs.forEach((off) => off()); view.dispose(); };
 }
