@@ -205,3 +205,20 @@ def test_legend_readout_axes_colorbar_and_one_three(open_notebook):
     nb.page.mouse.move(box2["x"] + float(xs[k]) - (box0["width"] - box2["width"]) / 2, box2["y"] + float(ys[k]))
     tooltip.wait_for(state="visible", timeout=5_000)
     assert "test:" in tooltip.inner_text() and tooltip.inner_text().startswith("Cl #")  # the element stays named
+
+
+def test_load_ext_displays_structures_and_trajectories(open_notebook):
+    """%load_ext matwidgets: a Structure as the cell's value draws a view; a list of them plays back."""
+    cells = [
+        "%load_ext matwidgets\nfrom pymatgen.core import Structure\ns = Structure.from_file('NaCl.cif')\ns",
+        "frames = [s.copy() for _ in range(3)]\nfor k, f in enumerate(frames):\n    f.translate_sites([0], [0.05 * k, 0, 0])\nframes",
+    ]
+    nb = open_notebook("load_ext.ipynb", cells)
+    nb.page.locator(".mw-sv canvas").nth(1).wait_for(state="visible", timeout=60_000)
+    for k in range(2):
+        px = canvas_png(nb, k)[1]
+        assert (px.sum(axis=2) < 700).mean() > 0.02, f"view {k} is blank"
+    # the second view was rendered after show_frames: it asked the kernel for its first frame
+    nb.page.wait_for_function("document.querySelectorAll('.mw-traj span')[1]?.textContent === '1/3'", timeout=20_000)
+    assert nb.page.locator(".mw-traj").nth(0).is_hidden()
+    assert nb.cell_errors() == []
