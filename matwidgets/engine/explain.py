@@ -33,6 +33,7 @@ import torch
 from matwidgets.engine.atoms import AtomsBatch
 from matwidgets.engine.models import Potential, load_model
 from matwidgets.engine.neighbors import edge_vectors, neighbor_list
+from matwidgets.engine.progress import progress_bar
 
 MAX_EXACT_PLAYERS = 14
 TARGETS = ("energy", "energy_per_atom", "formation_energy", "e_above_hull", "magmom", "pressure")
@@ -281,13 +282,16 @@ def iter_explain(structure, model: Potential | str | None = None, target="energy
 
 
 def explain(structure, model: Potential | str | None = None, target="energy_per_atom", group: str = "atom", method: str = "exact",
-            masker: str = "remove", **kw) -> Attribution:
+            masker: str = "remove", progress: bool = False, **kw) -> Attribution:
     """SHAP attribution of ``target`` to the atoms (or orbits, motifs) of ``structure``.
 
-    See the module docstring for what the maskers mean physically.
+    See the module docstring for what the maskers mean physically. ``progress=True``
+    shows a bar of the coalitions evaluated (tqdm: notebook or terminal).
     """
     result = None
-    for result in iter_explain(structure, model, target, group, method, masker, **kw):
-        pass
+    with progress_bar(progress, 100, "SHAP coalitions", unit="%") as bar:
+        for result in iter_explain(structure, model, target, group, method, masker, **kw):
+            if isinstance(result, float):
+                bar.update(round(100 * result) - bar.n)
     return result
 

@@ -22,6 +22,7 @@ from matwidgets.engine.atoms import AtomsBatch
 from matwidgets.engine.candidates import Candidate, prototype_candidates, reference_candidates
 from matwidgets.engine.dynamics import SimulationError
 from matwidgets.engine.models import Potential, load_model
+from matwidgets.engine.progress import progress_bar
 from matwidgets.engine.optimize import iter_relax
 from matwidgets.engine.store import ResultStore, structure_key
 from matwidgets.errors import InvalidChemsysError, InvalidStructureError
@@ -204,15 +205,21 @@ def elemental_references(elements: Sequence[str], model: Potential | str | None 
     return refs
 
 
-def hull_for(chemsys_or_entries, model: Potential | str | None = None, source="prototypes", **kw) -> HullResult:
-    """The convex hull of a chemical system (see ``iter_hull`` for the arguments)."""
+def hull_for(chemsys_or_entries, model: Potential | str | None = None, source="prototypes", progress: bool = False,
+             **kw) -> HullResult:
+    """The convex hull of a chemical system (see ``iter_hull`` for the arguments).
+
+    ``progress=True`` shows a bar of finished candidates (tqdm: notebook or terminal)."""
     entries, failed = [], []
     elements = None
     if is_chemsys(chemsys_or_entries):
         elements = parse_chemsys(chemsys_or_entries)
-    for step in iter_hull(chemsys_or_entries, model, source, **kw):
-        entries.extend(step.new_entries)
-        failed.extend(step.new_failures)
+    with progress_bar(progress, None, "hull candidates", unit="cand") as bar:
+        for step in iter_hull(chemsys_or_entries, model, source, **kw):
+            entries.extend(step.new_entries)
+            failed.extend(step.new_failures)
+            bar.total = step.total
+            bar.update(step.done - bar.n)
     return HullResult(entries, failed, elements)
 
 
