@@ -9,6 +9,7 @@ from matwidgets.engine.models.pair import LennardJones, Morse
 from matwidgets.engine.models.schnet import SchNet
 from matwidgets.engine.optimize import RelaxResult, relax
 from matwidgets.engine.predict import Prediction, predict
+from matwidgets.engine.screen import iter_screen, screen
 from matwidgets.errors import InvalidChemsysError, InvalidStructureError
 from matwidgets.notebook import notebook_mode
 from matwidgets.widgets.hull_explorer import HullExplorer
@@ -57,6 +58,7 @@ __all__ = [
     "StructureView",
     "explain",
     "hull_for",
+    "iter_screen",
     "load_model",
     "notebook_mode",
     "predict",
@@ -64,4 +66,5 @@ __all__ = [
     "relax",
     "run_md",
     "save_html",
+    "screen",
 ]

@@ -1,0 +1,108 @@
+"""iter_screen / screen: in process and on a real dask LocalCluster (127.0.0.1), a worker killed mid-run."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import signal
+
+import numpy as np
+import pytest
+from pymatgen.core import Lattice, Structure
+
+import matwidgets as mw
+from matwidgets.engine.cluster import check_client
+
+LJ = mw.LennardJones(epsilon=0.0104, sigma=3.4, cutoff=7.0)
+
+
+def argon(k: int, n: int = 1, rattle: float = 0.0) -> Structure:
+    s = Structure(Lattice.cubic(5.3 + 0.02 * k), ["Ar"] * 4, [[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]])
+    s.make_supercell([n, n, n])
+    if rattle:
+        rng = np.random.default_rng(k)
+        s = Structure(s.lattice, s.species, s.cart_coords + rng.normal(0, rattle, (len(s), 3)), coords_are_cartesian=True)
+    return s
+
+
+def test_in_process_equals_predict_and_relax():
+    structs = [argon(k) for k in range(6)] + [argon(9, 2)]
+    got = list(mw.iter_screen(structs, LJ, shard_atoms=10))
+    assert sorted(k for k, _ in got) == list(range(7))  # each once, whatever the order
+    ref = mw.predict(structs, LJ)
+    for k, res in got:
+        assert res.energy == pytest.approx(ref[k].energy, abs=1e-10)
+        np.testing.assert_allclose(res.forces, ref[k].forces, atol=1e-10)
+    relaxed = mw.screen(structs[:3], LJ, relax=True, fmax=0.01, shard_atoms=4)
+    direct = mw.relax(structs[:3], LJ, fmax=0.01)
+    assert [r.energy for r in relaxed] == pytest.approx([r.energy for r in direct], abs=1e-10)
+
+
+def test_bad_input():
+    with pytest.raises(TypeError, match="only apply with relax=True"):
+        mw.screen([argon(0)], LJ, fmax=0.1)
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        mw.screen([argon(0)], LJ, relax=True, fmx=0.1)
+    with pytest.raises(ValueError, match="shard_atoms must be >= 1"):
+        mw.screen([argon(0)], LJ, shard_atoms=0)
+    with pytest.raises(mw.InvalidStructureError, match="structure 1"):
+        mw.screen([argon(0), Structure(Lattice.cubic(3), ["Ar", "Ar"], [[0, 0, 0], [0, 0, 0.01]])], LJ)
+
+    class Closed:
+        status = "closed"
+
+    with pytest.raises(RuntimeError, match="not connected"):
+        mw.screen([argon(0)], LJ, client=Closed())
+
+    class NoPackage:  # a scheduler with one worker lacking the package: the error names that worker
+        status = "running"
+
+        def scheduler_info(self, n_workers=-1):
+            return {"workers": {"tcp://10.0.0.7:4000": {"nthreads": 1}, "tcp://10.0.0.8:4000": {"nthreads": 1}}}
+
+        def run(self, fn, *args, on_error="raise"):
+            return {"tcp://10.0.0.7:4000": fn(*args),
+                    "tcp://10.0.0.8:4000": importlib.metadata.PackageNotFoundError("matwidgets")}
+
+    with pytest.raises(RuntimeError, match=r"worker tcp://10\.0\.0\.8:4000 cannot run matwidgets"):
+        check_client(NoPackage())
+
+
+@pytest.fixture(scope="module")
+def client():
+    from distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None, processes=True) as cluster:
+        with Client(cluster) as c:
+            c.wait_for_workers(2)
+            yield c
+
+
+def test_cluster_equals_in_process_and_shares_the_cores(client):
+    structs = [argon(k, rattle=0.05) for k in range(12)]
+    ours = mw.screen(structs, LJ, client=client)
+    here = mw.screen(structs, LJ)
+    for a, b in zip(ours, here):
+        assert abs(a.energy_per_atom - b.energy_per_atom) <= 1e-5
+        np.testing.assert_allclose(a.forces, b.forces, atol=1e-5)
+    cores = len(os.sched_getaffinity(0))
+    threads = client.run(lambda: __import__("torch").get_num_threads())
+    assert set(threads.values()) == {max(1, cores // 2)}  # two single-threaded workers on this host
+    relaxed = mw.screen(structs[:4], LJ, relax=True, client=client, fmax=0.01)
+    direct = mw.screen(structs[:4], LJ, relax=True, fmax=0.01)
+    assert [r.energy for r in relaxed] == pytest.approx([r.energy for r in direct], abs=1e-6)
+
+
+def test_a_worker_killed_mid_run_loses_and_duplicates_nothing(client):
+    structs = [argon(k, n=2, rattle=0.1) for k in range(10)]  # 32 atoms each: shards that take a while
+    here = mw.screen(structs, LJ, relax=True, fmax=0.005, steps=300)
+    pids = client.run(os.getpid)
+    seen = []
+    for k, res in mw.iter_screen(structs, LJ, relax=True, client=client, shard_atoms=32, fmax=0.005, steps=300):
+        if not seen:
+            os.kill(next(iter(pids.values())), signal.SIGKILL)  # a real worker process, mid-run
+        seen.append((k, res))
+    assert sorted(k for k, _ in seen) == list(range(10))
+    for k, res in seen:
+        assert res.energy == pytest.approx(here[k].energy, abs=1e-6)
+    assert set(client.run(os.getpid).values()) != set(pids.values())  # the nanny brought a new worker up
