@@ -7,10 +7,12 @@ and no host round trip, so CHGNet's own modules can run on it unchanged.
 
 What chgnet's ``Graph`` does (chgnet/graph/graph.py), and what we reproduce:
 
-* Directed edges: every pair i -> j (with periodic image S) of the neighbour
-  list. pymatgen's list (chgnet's source) keeps r <= 6 Å; we keep r < 6 Å, as
-  every engine model does. The two agree except for a pair at exactly 6 Å,
-  where CHGNet's smooth radial envelope is zero anyway.
+* Directed edges: every pair i -> j (with periodic image S) with r <= 6 Å, the
+  comparison of pymatgen's ``get_neighbor_list`` that chgnet's converter calls.
+  A pair at exactly 6 Å adds exactly nothing to the energy (CHGNet's radial
+  envelope and its slope are zero there), but it does make an atom
+  non-isolated, as in chgnet: a 1-atom cubic cell of 6 Å is a valid input.
+  Pairs beyond 6 Å (a Verlet list's skin) are dropped.
 * Undirected edges: i -> j with image S and j -> i with image -S share one
   undirected edge (``add_edge`` pairs a directed edge with the earlier one whose
   nodes are reversed and whose image is negated). This includes an atom's own
@@ -137,14 +139,14 @@ def chgnet_graph(batch: AtomsBatch, edges: Edges, atom_cutoff: float = 6.0, bond
 
     Args:
         batch: the systems; positions and cell in Å.
-        edges: a full neighbour list (both directions) of ``batch`` with cutoff >= atom_cutoff;
-            pairs with r >= atom_cutoff (a Verlet list's skin) are dropped here.
+        edges: a full neighbour list (both directions) of ``batch`` holding every pair with
+            r <= atom_cutoff; longer pairs (a Verlet list's skin) are dropped here.
         atom_cutoff, bond_cutoff: CHGNet's graph cutoffs in Å.
     """
     n_atoms = batch.n_atoms
     with torch.no_grad():  # the graph is topology only; distances are recomputed with grad later
         dist = torch.linalg.norm(edge_vectors(batch.positions, batch.cell, batch.system_idx, edges), dim=1)
-        keep = torch.nonzero(dist < atom_cutoff).squeeze(1)
+        keep = torch.nonzero(dist <= atom_cutoff).squeeze(1)  # pymatgen's (chgnet's) comparison
         i, j, shifts, dist = edges.i[keep], edges.j[keep], edges.shifts[keep], dist[keep]
         d2u, u2d = _undirected(i, j, shifts, n_atoms)
         bond_graph = _bond_graph(i, dist, d2u, n_atoms, bond_cutoff)

@@ -34,6 +34,9 @@ from matwidgets.engine.neighbors import Edges, neighbor_list
 from matwidgets.errors import InvalidStructureError
 
 
+_CUTOFF_PAD = 1e-4  # Å
+
+
 class CHGNetPotential(Potential):
     """CHGNet behind the Potential contract; also returns magnetic moments (mu_B).
 
@@ -103,7 +106,9 @@ class CHGNetPotential(Potential):
     def graph(self, batch: AtomsBatch, neighbors: Callable[[AtomsBatch, float], Edges] | None = None,
               allow_isolated: bool = False) -> CHGNetGraph:
         """CHGNet's batched graphs of ``batch`` (already on the model's device and dtype)."""
-        edges = (neighbors or neighbor_list)(batch, self.cutoff)
+        # ask for a hair more than the cutoff: neighbour lists keep r < cutoff, chgnet keeps
+        # r <= cutoff (pymatgen), which matters only for whether an atom counts as isolated
+        edges = (neighbors or neighbor_list)(batch, self.cutoff + _CUTOFF_PAD)
         g = chgnet_graph(batch, edges, self.cutoff, self.bond_cutoff)
         if not allow_isolated and bool(g.isolated.any()):  # one host sync, for a clear error
             atom = int(torch.nonzero(g.isolated)[0])
