@@ -3,7 +3,8 @@
 chgnet builds these one structure at a time (``chgnet.graph.graph.Graph`` in
 Python/C, then numpy). We rebuild the same bookkeeping for every system of an
 AtomsBatch at once, on the batch's device, with no loop over systems or edges
-and no host round trip, so CHGNet's own modules can run on it unchanged.
+and no host round trip (the only syncs are the implicit ones of data-dependent
+sizes: nonzero and repeat_interleave), so CHGNet's own modules can run on it unchanged.
 
 What chgnet's ``Graph`` does (chgnet/graph/graph.py), and what we reproduce:
 
@@ -111,6 +112,12 @@ def _undirected(i: torch.Tensor, j: torch.Tensor, shifts: torch.Tensor, n_atoms:
     return d2u, u2d
 
 
+def _count(index: torch.Tensor, n: int) -> torch.Tensor:
+    """[n] occurrences of each value of ``index`` (a fixed-size bincount: bincount's output
+    size depends on the data, which costs a host sync on CUDA; index_add does not)."""
+    return torch.zeros(n, dtype=torch.long, device=index.device).index_add_(0, index, torch.ones_like(index))
+
+
 def _bond_graph(centre: torch.Tensor, dist: torch.Tensor, d2u: torch.Tensor, n_atoms: int, cutoff: float) -> torch.Tensor:
     """chgnet's line graph [n_angles, 5]: pairs of distinct directed bonds sharing a centre.
 
@@ -122,7 +129,7 @@ def _bond_graph(centre: torch.Tensor, dist: torch.Tensor, d2u: torch.Tensor, n_a
     left_idx = torch.nonzero(dist <= cutoff).squeeze(1)  # [n_left]
     right_idx = torch.nonzero(dist < cutoff).squeeze(1)
     right_idx = right_idx[torch.argsort(centre[right_idx], stable=True)]  # grouped by centre
-    n_right = torch.bincount(centre[right_idx], minlength=n_atoms)  # [n_atoms]
+    n_right = _count(centre[right_idx], n_atoms)  # [n_atoms]
     right_start = torch.cumsum(n_right, 0) - n_right
     reps = n_right[centre[left_idx]]  # right bonds at each left bond's centre
     left = torch.repeat_interleave(left_idx, reps)  # [n_pairs]
@@ -150,7 +157,7 @@ def chgnet_graph(batch: AtomsBatch, edges: Edges, atom_cutoff: float = 6.0, bond
         i, j, shifts, dist = edges.i[keep], edges.j[keep], edges.shifts[keep], dist[keep]
         d2u, u2d = _undirected(i, j, shifts, n_atoms)
         bond_graph = _bond_graph(i, dist, d2u, n_atoms, bond_cutoff)
-        isolated = torch.bincount(i, minlength=n_atoms) == 0
+        isolated = _count(i, n_atoms) == 0
     return CHGNetGraph(
         edges=Edges(i=i, j=j, shifts=shifts, cutoff=float(atom_cutoff)),
         atom_graph=torch.stack([i, j], dim=1),
