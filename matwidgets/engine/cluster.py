@@ -25,8 +25,8 @@ SHARDS_PER_SLOT = 4  # shards per worker thread: fast workers take more, per-tas
 
 
 def iter_cluster(batch: AtomsBatch, counts: Sequence[int], model: Any, relax: bool, kw: dict, client: Any,
-                 shard_atoms: int | None) -> Iterator[tuple[int, Any]]:
-    """(index, result) pairs as the cluster's shards finish."""
+                 shard_atoms: int | None) -> Iterator[tuple[list[int], list]]:
+    """(indices, results) of each shard as it finishes."""
     workers = check_client(client)
     if shard_atoms is None:
         slots = sum(int(w.get("nthreads", 1)) for w in workers.values())
@@ -36,8 +36,7 @@ def iter_cluster(batch: AtomsBatch, counts: Sequence[int], model: Any, relax: bo
                for ix in plan_batches(counts, shard_atoms)}
     try:
         for fut in as_completed(futures):
-            for k, res in zip(futures[fut], fut.result()):
-                yield k, res
+            yield futures[fut], fut.result()
     finally:
         client.cancel(list(futures))  # a consumer that stops early leaves no work behind
 

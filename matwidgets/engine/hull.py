@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from pymatgen.core import Composition, Element, Structure
@@ -22,8 +23,8 @@ from matwidgets.engine.atoms import AtomsBatch
 from matwidgets.engine.candidates import Candidate, prototype_candidates, reference_candidates
 from matwidgets.engine.dynamics import SimulationError
 from matwidgets.engine.models import Potential, load_model
-from matwidgets.engine.progress import progress_bar
 from matwidgets.engine.optimize import iter_relax
+from matwidgets.engine.progress import progress_bar
 from matwidgets.engine.store import ResultStore, structure_key
 from matwidgets.errors import InvalidChemsysError, InvalidStructureError
 
@@ -145,11 +146,14 @@ def _entry(structure: Structure, energy: float, cand: Candidate, key: str, conve
 
 
 def iter_hull(chemsys_or_entries, model: Potential | str | None = None, source="prototypes", max_atoms: int = 40, fmax: float = 0.1,
-              steps: int = 200, store: ResultStore | None = None, candidates: list[Candidate] | None = None) -> Iterator[HullProgress]:
+              steps: int = 200, store: ResultStore | None = None, candidates: list[Candidate] | None = None,
+              client: Any = None) -> Iterator[HullProgress]:
     """Relax candidates (cached) and yield HullProgress as chunks finish.
 
     ``chemsys_or_entries``: "Li-Fe-O", ["Li", "Fe", "O"], or a list of pymatgen
-    (Computed)Entries / Structures / (structure, energy) pairs.
+    (Computed)Entries / Structures / (structure, energy) pairs. ``client``: a
+    dask.distributed Client: candidates are relaxed on its workers (see screen.py) and
+    this process alone writes the cache.
     """
     if candidates is not None:  # the caller chose what to relax
         given, cands = [], list(candidates)
@@ -177,6 +181,9 @@ def iter_hull(chemsys_or_entries, model: Potential | str | None = None, source="
     done = len(cached_entries) + len(cached_fail)
     if done:
         yield HullProgress(done, len(cands), cached_entries, cached_fail, from_cache=True)
+    if client is not None and todo:
+        yield from _relax_on_cluster(todo, model, fmax, steps, store, done, len(cands), client)
+        return
     for chunk in _chunks(todo, ATOMS_PER_CHUNK):
         # yields a progress tick after every optimiser step, so a consumer can stop within a step
         entries, failures = yield from _relax_chunk(chunk, model, fmax, steps, store, done, len(cands))
@@ -277,17 +284,31 @@ def _relax_chunk(chunk, model, fmax, steps, store, done, total):
     return _store_results(chunk, _results(last, range(len(chunk))), store)
 
 
+def _relax_on_cluster(todo, model, fmax, steps, store, done, total, client):
+    """Relax the candidates on a dask cluster; a HullProgress per finished shard."""
+    from matwidgets.engine.cluster import iter_cluster
+
+    batch = AtomsBatch.from_structures([c.structure for c, _ in todo])
+    kw = {"fmax": fmax, "steps": steps, "relax_cell": True}
+    for ix, results in iter_cluster(batch, batch.counts.tolist(), model, True, kw, client, None):
+        chunk = [todo[i] for i in ix]
+        checked = [SimulationError(r.error) if r.error else _checked(r.structure, r.energy, r.converged) for r in results]
+        entries, failures = _store_results(chunk, checked, store)
+        done += len(chunk)
+        yield HullProgress(done, total, entries, failures)
+
+
+def _checked(structure, energy: float, converged: bool):
+    """(structure, energy, converged), or a SimulationError when the energy is unphysical."""
+    if not np.isfinite(energy) or energy / len(structure) < -50:
+        return SimulationError(f"unphysical energy {energy / len(structure):.3g} eV/atom")
+    return structure, energy, converged
+
+
 def _results(step, indices) -> list:
     """(structure, energy, converged) or a SimulationError for systems ``indices`` of a RelaxStep."""
     structures = step.batch.to_structures()
-    out = []
-    for k in indices:
-        s, e = structures[k], float(step.energy[k])
-        if not np.isfinite(e) or e / len(s) < -50:
-            out.append(SimulationError(f"unphysical energy {e / len(s):.3g} eV/atom"))
-        else:
-            out.append((s, e, bool(step.converged[k])))
-    return out
+    return [_checked(structures[k], float(step.energy[k]), bool(step.converged[k])) for k in indices]
 
 
 def _store_results(chunk, results, store) -> tuple[list, list]:

@@ -106,3 +106,56 @@ def test_a_worker_killed_mid_run_loses_and_duplicates_nothing(client):
     for k, res in seen:
         assert res.energy == pytest.approx(here[k].energy, abs=1e-6)
     assert set(client.run(os.getpid).values()) != set(pids.values())  # the nanny brought a new worker up
+
+
+class CountingLJ(mw.LennardJones):
+    """Lennard-Jones that counts the systems it evaluates."""
+
+    def __init__(self):
+        super().__init__(epsilon=0.0104, sigma=3.4, cutoff=7.0)
+        self.systems = 0
+
+    def compute(self, batch, *args, **kw):
+        self.systems += batch.n_systems
+        return super().compute(batch, *args, **kw)
+
+
+def test_a_stopped_run_resumes_from_the_store(tmp_path):
+    structs = [argon(k, rattle=0.05) for k in range(6)]
+    model = CountingLJ()
+    run = mw.iter_screen(structs, model, shard_atoms=8, store=tmp_path / "screen.db")
+    first = [next(run), next(run)]  # the first shard (2 structures), then the user stops
+    run.close()
+    model.systems = 0
+    resumed = list(mw.iter_screen(structs, model, shard_atoms=8, store=tmp_path / "screen.db"))
+    assert [k for k, _ in resumed[:2]] == [k for k, _ in first]  # stored results first, not recomputed
+    assert model.systems == 4
+    fresh = mw.predict(structs, LJ)
+    for k, res in resumed:
+        assert res.energy == pytest.approx(fresh[k].energy, abs=1e-12)
+        np.testing.assert_allclose(res.forces, fresh[k].forces, atol=1e-12)
+        np.testing.assert_allclose(res.stress, fresh[k].stress, atol=1e-12)
+
+    relaxed = mw.screen(structs[:2], model, relax=True, fmax=0.01, store=tmp_path / "screen.db")
+    model.systems = 0
+    again = mw.screen(structs[:2], model, relax=True, fmax=0.01, store=tmp_path / "screen.db")
+    assert model.systems == 0
+    assert [r.energy for r in again] == pytest.approx([r.energy for r in relaxed], abs=1e-12)
+    assert [r.converged for r in again] == [r.converged for r in relaxed]
+    np.testing.assert_allclose(again[0].structure.cart_coords, relaxed[0].structure.cart_coords, atol=1e-8)
+    assert mw.screen(structs[:2], model, relax=True, fmax=0.02, store=tmp_path / "screen.db") and model.systems > 0  # other settings: computed
+
+
+def test_hull_on_the_cluster_equals_the_hull_here(client, tmp_path):
+    from matwidgets.engine.store import ResultStore
+
+    structs = [argon(k, rattle=0.05) for k in (0, 5)]
+    here = mw.hull_for(structs, LJ, store=ResultStore(tmp_path / "here.db"))
+    there = mw.hull_for(structs, LJ, store=ResultStore(tmp_path / "there.db"), client=client)
+    assert here.failed == [] and there.failed == []
+    a, b = here.to_dataframe(), there.to_dataframe()
+    assert len(a) == len(b) > 2
+    a, b = a.sort_values(["formula", "prototype"]).reset_index(drop=True), b.sort_values(["formula", "prototype"]).reset_index(drop=True)
+    assert b.prototype.tolist() == a.prototype.tolist()
+    np.testing.assert_allclose(b.e_form, a.e_form, atol=1e-5)
+    assert len(ResultStore(tmp_path / "there.db")) == len(b)  # written here, by the client process
