@@ -40,6 +40,11 @@ NOTEBOOKS: dict[str, list[tuple[str, str]]] = {
         ("md", "Forces are exact derivatives of the energy. Rattle the atoms and the forces point back to the ideal sites:"),
         ("code", "rattled = si.copy()\nrattled.perturb(0.1)\nq = mw.predict(rattled, model)[0]\n"
                  "print(\"max |F| =\", round(q.max_force, 3), \"eV/Å; magnetic moments (mu_B):\", q.magmoms.round(3))"),
+        ("md", "Without writing widget code: `%load_ext matwidgets` makes structures, lists of structures (a trajectory) "
+               "and pymatgen phase diagrams display as widgets. `%unload_ext matwidgets` turns it off."),
+        ("code", "%load_ext matwidgets\nnacl"),
+        ("md", "Keep a view as a self-contained web page that opens offline (rotate, zoom and play it without Python):"),
+        ("code", "mw.save_html(view, \"nacl.html\")"),
     ],
     "02_convex_hull.ipynb": [
         ("md", "# Convex hulls from a pretrained model\n\n"
@@ -130,6 +135,48 @@ NOTEBOOKS: dict[str, list[tuple[str, str]]] = {
         ("code", "try:\n    builder.add_atom(\"O\", [0.0, 0.0, 0.01])  # on top of atom 0\nexcept mw.InvalidStructureError as err:\n"
                  "    print(\"refused:\", err)\nbuilder.undo()\nbuilder.structure.composition.reduced_formula"),
         ("code", "job = panel.compute_bulk_modulus()\nawait job.wait_async()\nprint(f\"B = {panel.properties['bulk_modulus']:.0f} GPa\")"),
+    ],
+    "08_screening_at_scale.ipynb": [
+        ("md", "# Screening at scale: many structures, one call, any number of machines\n\n"
+               "`mw.screen` predicts (or relaxes) a list of structures and returns the results in input order. "
+               "Without a cluster it runs here, packing structures into batched forward passes. With a "
+               "[dask.distributed](https://distributed.dask.org) `Client` the same call spreads shards of the list over "
+               "the cluster's workers: a `LocalCluster` on this machine, a SLURM cluster through dask-jobqueue, or any "
+               "scheduler address (see docs/screening.md)."),
+        ("code", "import matwidgets as mw\nfrom pymatgen.core import Lattice, Structure\n\n"
+                 "# 24 cells: three alkali halides as rocksalt and as CsCl, each at four volumes around experiment's\n"
+                 "structures = []\nfor a, b, a0 in [(\"Na\", \"Cl\", 5.64), (\"K\", \"Br\", 6.60), (\"Li\", \"F\", 4.03)]:\n"
+                 "    for scale in (0.97, 1.0, 1.03, 1.06):\n"
+                 "        structures.append(Structure.from_spacegroup(\"Fm-3m\", Lattice.cubic(a0 * scale), [a, b], [[0, 0, 0], [0.5, 0.5, 0.5]]))\n"
+                 "        # CsCl at the same volume per atom: a^3/8 = b^3/2\n"
+                 "        structures.append(Structure.from_spacegroup(\"Pm-3m\", Lattice.cubic(a0 * scale / 4 ** (1 / 3)), [a, b], [[0, 0, 0], [0.5, 0.5, 0.5]]))\n"
+                 "results = mw.screen(structures, \"chgnet\", progress=True)\n"
+                 "len(results), results[0].energy_per_atom"),
+        ("md", "Each result is a `Prediction` (energy, forces, stress, ...). Which structure type does each salt prefer at these "
+               "lattice constants? (Experiment: all three are rocksalt at ambient pressure.)"),
+        ("code", "import pandas as pd\n\n"
+                 "df = pd.DataFrame([{\"formula\": s.composition.reduced_formula, \"type\": \"rocksalt\" if len(s) == 8 else \"CsCl\",\n"
+                 "                    \"V/atom (Å³)\": s.volume / len(s), \"E/atom (eV)\": r.energy_per_atom, \"P (GPa)\": r.pressure}\n"
+                 "                   for s, r in zip(structures, results)])\n"
+                 "df.loc[df.groupby([\"formula\", \"type\"])[\"E/atom (eV)\"].idxmin()]"),
+        ("md", "## The same on a cluster\n\n"
+               "A `LocalCluster` starts worker processes on this machine. Use one thread per worker: matwidgets gives each "
+               "worker's torch its share of the cores, because two processes that both use every core run several times "
+               "slower than one. Each worker loads the model once; results stream back as shards finish."),
+        ("code", "from distributed import Client, LocalCluster\n\n"
+                 "cluster = LocalCluster(n_workers=2, threads_per_worker=1, host=\"127.0.0.1\", dashboard_address=None)\n"
+                 "client = Client(cluster)\n"
+                 "on_cluster = mw.screen(structures, \"chgnet\", client=client)\n"
+                 "max(abs(a.energy_per_atom - b.energy_per_atom) for a, b in zip(results, on_cluster))  # the same numbers"),
+        ("md", "`iter_screen` hands results over as they complete, in whatever order the workers finish; `relax=True` relaxes "
+               "instead (each result is then a `RelaxResult`). A worker that dies mid-run has its shard resubmitted: nothing "
+               "is lost and nothing comes back twice."),
+        ("code", "for index, relaxed in mw.iter_screen(structures[:4], \"chgnet\", relax=True, fmax=0.1, client=client):\n"
+                 "    print(index, relaxed.structure.composition.reduced_formula, f\"{relaxed.energy / len(relaxed.structure):.3f} eV/atom\",\n"
+                 "          \"converged\" if relaxed.converged else \"not converged\")"),
+        ("md", "Try next: pass `store=\"screen.db\"` so a stopped run resumes where it was; `mw.hull_for(\"Li-O\", client=client)` "
+               "relaxes hull candidates on the cluster; on a GPU cluster start one worker per GPU."),
+        ("code", "client.close()\ncluster.close()"),
     ],
 }
 
