@@ -41,6 +41,28 @@ def iter_cluster(batch: AtomsBatch, counts: Sequence[int], model: Any, relax: bo
         client.cancel(list(futures))  # a consumer that stops early leaves no work behind
 
 
+def map_shared(client: Any, fn: Any, shared: Any, chunks: Sequence[Any]) -> Iterator[tuple[int, Any]]:
+    """``(k, fn(shared, chunks[k]))`` as the cluster finishes them; ``shared`` travels to each
+    worker once (scattered), the chunks one per task."""
+    workers = check_client(client)
+    client.register_plugin(ThreadsPlugin(task_threads_per_host(workers)), name=f"{PLUGIN_PREFIX}threads")
+    [handle] = client.scatter([shared], broadcast=True, hash=False)
+    futures = {client.submit(fn, handle, chunk, pure=False): k for k, chunk in enumerate(chunks)}
+    try:
+        for fut in as_completed(futures):
+            yield futures[fut], fut.result()
+    finally:
+        client.cancel(list(futures))
+
+
+def task_threads_per_host(workers: dict) -> dict[str, int]:
+    """Task threads of all workers on each host (the scheduler's view)."""
+    per_host: dict[str, int] = {}
+    for w in workers.values():
+        per_host[w.get("host", "")] = per_host.get(w.get("host", ""), 0) + int(w.get("nthreads", 1))
+    return per_host
+
+
 def check_client(client: Any) -> dict:
     """The scheduler's workers, once the client is connected and every worker can run matwidgets."""
     status = getattr(client, "status", None)
@@ -66,25 +88,20 @@ def register_model(client: Any, model: Any, workers: dict) -> str:
         key = getattr(model, "model_id", type(model).__name__)
     else:
         spec = key = model or "chgnet"
-    per_host: dict[str, int] = {}
-    for w in workers.values():
-        per_host[w.get("host", "")] = per_host.get(w.get("host", ""), 0) + int(w.get("nthreads", 1))
     name = f"{PLUGIN_PREFIX}{key}"
-    client.register_plugin(ModelPlugin(spec, per_host), name=name)
+    client.register_plugin(ModelPlugin(spec, task_threads_per_host(workers)), name=name)
     return name
 
 
-class ModelPlugin(WorkerPlugin):
-    """Loads the model once per worker; gives torch's intra-op threads the worker's share of its host.
+class ThreadsPlugin(WorkerPlugin):
+    """Gives torch's intra-op threads on a worker its share of the host's cores.
 
     Two processes with 2 torch threads each on 2 cores run 4.5x slower each than one alone
     (8-atom Si MD, measured here); with 1 thread each both run at full speed. So each task
     thread gets cores / (task threads of every worker on this host), at least 1."""
 
-    def __init__(self, spec: Any, task_threads_per_host: dict[str, int]):
-        self.spec = spec
+    def __init__(self, task_threads_per_host: dict[str, int]):
         self.task_threads_per_host = task_threads_per_host
-        self.model: Potential | None = None
         self.threads = 1
 
     def setup(self, worker: Any) -> None:
@@ -95,6 +112,18 @@ class ModelPlugin(WorkerPlugin):
         busy = self.task_threads_per_host.get(host, worker.state.nthreads)
         self.threads = max(1, cores // max(1, busy))
         torch.set_num_threads(self.threads)
+
+
+class ModelPlugin(ThreadsPlugin):
+    """Also loads the model once per worker (a name is loaded there; a Potential arrives pickled)."""
+
+    def __init__(self, spec: Any, task_threads_per_host: dict[str, int]):
+        super().__init__(task_threads_per_host)
+        self.spec = spec
+        self.model: Potential | None = None
+
+    def setup(self, worker: Any) -> None:
+        super().setup(worker)
         self.model = self.spec if isinstance(self.spec, Potential) else load_model(self.spec)
 
     def teardown(self, worker: Any) -> None:

@@ -23,9 +23,11 @@ function (any p); both report the sum-rule residual.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from math import factorial
+from typing import Any
 
 import numpy as np
 import torch
@@ -109,6 +111,7 @@ class _ValueFunction:
         self.structure = structure
         self.n_evaluations = 0
         self.cancel: Callable[[], bool] | None = None
+        self.client = None  # a dask Client: batches of coalitions are evaluated on its workers
         self.player_of_atom = np.zeros(self.n, dtype=int)
         for k, atoms in enumerate(players):
             self.player_of_atom[atoms] = k
@@ -133,13 +136,25 @@ class _ValueFunction:
         if self.masker == "remove":  # the empty cell: zero energy, nothing to evaluate
             todo = todo[present.any(axis=1)]
         per = max(1, COALITION_ATOMS // self.n)
-        for s in range(0, len(todo), per):
+        groups = [todo[s : s + per] for s in range(0, len(todo), per)]
+        if self.client is not None:
+            from matwidgets.engine.cluster import map_shared
+
+            results = map_shared(self.client, _evaluate_on_worker, self._portable(), [present[g] for g in groups])
+        else:
+            results = ((k, self._evaluate(present[g])) for k, g in enumerate(groups))
+        for k, values in results:
             if self.cancel is not None and self.cancel():
                 raise _Cancelled  # leaves shap's loop, which calls us once with thousands of coalitions
-            idx = todo[s : s + per]
-            out[idx] = self._evaluate(present[idx])
+            out[groups[k]] = values
         self.n_evaluations += len(todo)
         return out
+
+    def _portable(self) -> _ValueFunction:
+        """A copy to send to workers: no client, no cancel callback (neither travels)."""
+        clone = copy.copy(self)
+        clone.client, clone.cancel = None, None
+        return clone
 
     def _evaluate(self, present: np.ndarray) -> np.ndarray:
         b = self.batch
@@ -159,6 +174,10 @@ class _ValueFunction:
             # removing atoms can leave one alone in the cell
             res = self.model.compute(batch, forces=False, stress=self.needs_stress, allow_isolated=True)
         return np.array([self.scalar(res, j, batch) for j in range(k)])
+
+
+def _evaluate_on_worker(vf: _ValueFunction, present: np.ndarray) -> np.ndarray:
+    return vf._evaluate(present)
 
 
 def _masked_model_energies(model, batch: AtomsBatch, mask: torch.Tensor) -> dict:
@@ -234,11 +253,14 @@ class _Cancelled(Exception):
 
 def iter_explain(structure, model: Potential | str | None = None, target="energy_per_atom", group: str = "atom", method: str = "exact",
                  masker: str = "remove", reference: str = "He", references: dict | None = None, hull=None,
-                 n_samples: int | None = None, seed: int = 0, cancel: Callable[[], bool] | None = None) -> Iterator[float | Attribution]:
+                 n_samples: int | None = None, seed: int = 0, cancel: Callable[[], bool] | None = None,
+                 client: Any = None) -> Iterator[float | Attribution]:
     """Yields progress fractions (0..1), then the Attribution.
 
     ``cancel``: polled before every batch of model evaluations, so a stopped kernel-SHAP
     run (which yields nothing until shap returns) ends within one batch, without a result.
+    ``client``: a dask.distributed Client: batches of coalitions are evaluated on its
+    workers (the value function, model included, is sent to each worker once per call).
     """
     model = load_model() if model is None else load_model(model) if isinstance(model, str) else model
     batch = AtomsBatch.from_structures(structure)  # validates: empty structures and the like
@@ -251,6 +273,7 @@ def iter_explain(structure, model: Potential | str | None = None, target="energy
         raise ValueError(f"{p} players is too many for exact Shapley values (2^{p} coalitions; at most {MAX_EXACT_PLAYERS}): "
                          "use method='kernel', or group='orbit' or 'motif'")
     vf = _ValueFunction(structure, model, target, masker, players, reference, references, hull)
+    vf.client = client
     full = np.ones((1, p), dtype=bool)
     base_value, full_value = (float(x) for x in vf(np.vstack([~full, full])))
     yield 0.0
@@ -259,6 +282,8 @@ def iter_explain(structure, model: Potential | str | None = None, target="energy
         coalitions = ((masks[:, None] >> np.arange(p)) & 1).astype(bool)
         v = np.zeros(len(masks))
         chunk = max(1, COALITION_ATOMS // batch.n_atoms)
+        if client is not None:  # a few calls, each sharded over the workers, still report progress
+            chunk = max(chunk, -(-len(masks) // 8))
         for s in range(0, len(masks), chunk):
             v[s : s + chunk] = vf(coalitions[s : s + chunk])
             yield min(1.0, (s + chunk) / len(masks))

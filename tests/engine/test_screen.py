@@ -159,3 +159,12 @@ def test_hull_on_the_cluster_equals_the_hull_here(client, tmp_path):
     assert b.prototype.tolist() == a.prototype.tolist()
     np.testing.assert_allclose(b.e_form, a.e_form, atol=1e-5)
     assert len(ResultStore(tmp_path / "there.db")) == len(b)  # written here, by the client process
+
+
+def test_explain_on_the_cluster_equals_explain_here(client):
+    s = argon(3, rattle=0.1)
+    for method in ("exact", "kernel"):
+        here = mw.explain(s, LJ, target="energy", method=method, n_samples=10, seed=1)
+        there = mw.explain(s, LJ, target="energy", method=method, n_samples=10, seed=1, client=client)
+        np.testing.assert_allclose(there.values, here.values, atol=1e-9)
+        assert there.n_evaluations == here.n_evaluations > 0
