@@ -10,6 +10,11 @@ python -m pip install -q --upgrade pip
 # the CPU build of torch from local disk; a plain "torch" would pull a multi-GB CUDA build
 python -m pip install -q torch==2.13.0
 python -m pip install -q -e ".[test]"
+# an editable install gets no data files: link the prebuilt JupyterLab extension and switch
+# the server extension on (a wheel install does both through its data files)
+PATH="$(pwd)/.venv/bin:$PATH" jupyter labextension develop --overwrite . > /dev/null
+mkdir -p .venv/etc/jupyter/jupyter_server_config.d
+cp jupyter-config/matwidgets.json .venv/etc/jupyter/jupyter_server_config.d/
 # Debian's chromium for the browser tests (never a browser downloaded by a tool)
 if [ "${MATWIDGETS_SKIP_BROWSER:-0}" != "1" ] && [ ! -x /usr/bin/chromium ]; then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"

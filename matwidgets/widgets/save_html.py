@@ -61,6 +61,21 @@ CSS = """body{font-family:system-ui,sans-serif;font-size:13px;margin:12px}
 .mw-control{display:inline-flex;gap:6px;align-items:center}.mw-tab h4{margin:8px 0 4px}pre{margin:0}"""
 
 
+def view_state(w: anywidget.AnyWidget) -> tuple[dict, list[str]]:
+    """An anywidget's synced state as JSON: binary traits base64-encoded (their names listed)."""
+    state, binary = {}, []
+    for name in w.keys:
+        if name.startswith("_") or name in ("layout", "comm", "tabbable", "tooltip", "keys", "log"):
+            continue
+        value = getattr(w, name)
+        if isinstance(value, (bytes, bytearray, memoryview)):
+            state[name] = base64.b64encode(bytes(value)).decode()
+            binary.append(name)
+        elif not isinstance(value, W.Widget):
+            state[name] = value
+    return state, binary
+
+
 def _script_text(source: str) -> str:
     """Source safe inside a <script> element (it must not close the element early)."""
     return source.replace("</script", "<\\/script")
@@ -106,18 +121,7 @@ class _Page:
         source = Path(esm).read_text() if isinstance(esm, Path) or (isinstance(esm, str) and os.path.exists(esm)) else str(esm)
         key = f"mw-esm-{type(w).__name__}"
         self.esm.setdefault(key, source)
-        state, binary = {}, []
-        for name in w.keys:
-            if name.startswith("_") or name in ("layout", "comm", "tabbable", "tooltip", "keys", "log"):
-                continue
-            value = getattr(w, name)
-            if isinstance(value, (bytes, bytearray, memoryview)):
-                state[name] = base64.b64encode(bytes(value)).decode()
-                binary.append(name)
-            elif isinstance(value, W.Widget):
-                continue
-            else:
-                state[name] = value
+        state, binary = view_state(w)
         frames = []
         traj = getattr(w, "_traj", None) or []
         for k in range(min(len(traj), self.max_frames)):
