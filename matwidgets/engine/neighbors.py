@@ -310,3 +310,15 @@ class VerletList:
             strain_cost = cutoff * torch.linalg.matrix_norm(to_old - eye).max()
         max_disp = torch.linalg.vector_norm(moved, dim=1).max() if moved.shape[0] else 0.0
         return bool(strain_cost + 2 * max_disp > self.skin)  # the one host sync of a step
+
+
+def verlet_list_for(model, skin: float = DEFAULT_SKIN) -> VerletList | None:
+    """A new VerletList for a run with ``model``, or None when its ``compute`` takes no
+    ``neighbors`` argument (a wrapper that builds its own graphs)."""
+    import inspect
+
+    try:
+        params = inspect.signature(model.compute).parameters
+    except (TypeError, ValueError):
+        return None
+    return VerletList(skin) if "neighbors" in params else None
