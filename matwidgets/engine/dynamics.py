@@ -32,7 +32,7 @@ from matwidgets.engine.integrators import (  # noqa: F401  (re-exported: the ste
     temperature,
 )
 from matwidgets.engine.models import Potential, load_model
-from matwidgets.engine.neighbors import verlet_list_for
+from matwidgets.engine.neighbors import DEFAULT_SKIN, verlet_list_for
 from matwidgets.engine.threads import threads_for
 
 MAX_FORCE = 1e3  # eV/Å; beyond this a run has exploded
@@ -126,7 +126,8 @@ def frames_of(state: MDState, dt: float, conserved: torch.Tensor | None = None, 
 def run_md(structure, model: Potential | str | None = None, ensemble: str = "nvt", temperature: float = 300.0, timestep: float = 1.0,
            steps: int = 1000, every: int = 10, seed: int | None = None, trajectory: str | os.PathLike | None = None,
            control: MDControl | None = None, thermostat: str = "langevin", friction: float = 0.01, tau: float = 100.0,
-           pressure: float = 0.0, tau_p: float = 1000.0, compressibility: float = 0.01, anisotropic: bool = False) -> Iterator:
+           pressure: float = 0.0, tau_p: float = 1000.0, compressibility: float = 0.01, anisotropic: bool = False,
+           skin: float | None = DEFAULT_SKIN) -> Iterator:
     """Run MD; yields an MDFrame (a list of them for a list of structures) every ``every`` steps.
 
     ensemble: "nve", "nvt" (thermostat "langevin" or "nose-hoover") or "npt" (Langevin +
@@ -135,6 +136,9 @@ def run_md(structure, model: Potential | str | None = None, ensemble: str = "nvt
     ``trajectory``: an extxyz path appended frame by frame (single structure only).
     A structure that is not periodic in all directions has no pressure (frames say None)
     and cannot run NPT.
+    ``skin`` (Å): the Verlet skin of the neighbour list the run reuses between steps
+    (rebuilt only when an atom may have moved into the cutoff); None builds a new list
+    at every step. Either way the trajectory is the same (to rounding).
     """
     ensemble = ensemble.lower()
     if ensemble not in ("nve", "nvt", "npt"):
@@ -153,7 +157,7 @@ def run_md(structure, model: Potential | str | None = None, ensemble: str = "nvt
     gen = torch.Generator(device=batch.device).manual_seed(seed if seed is not None else int.from_bytes(os.urandom(4), "little"))
     stochastic = ensemble == "npt" or (ensemble == "nvt" and thermostat == "langevin")
     with threads_for(batch.n_atoms) as share:
-        vlist = verlet_list_for(model)  # one per run; None for models that build their own graphs
+        vlist = verlet_list_for(model, skin)  # one per run; None for models that build their own graphs
         state = init_state(batch, model, temperature, seed=int(torch.randint(0, 2**31, (1,), generator=gen, device=batch.device)),
                            momentum_conserved=not stochastic, neighbors=vlist)
         writer = _TrajectoryWriter(trajectory) if trajectory is not None else None

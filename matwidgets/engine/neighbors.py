@@ -312,11 +312,14 @@ class VerletList:
         return bool(strain_cost + 2 * max_disp > self.skin)  # the one host sync of a step
 
 
-def verlet_list_for(model, skin: float = DEFAULT_SKIN) -> VerletList | None:
-    """A new VerletList for a run with ``model``, or None when its ``compute`` takes no
-    ``neighbors`` argument (a wrapper that builds its own graphs)."""
+def verlet_list_for(model, skin: float | None = DEFAULT_SKIN) -> VerletList | None:
+    """A new VerletList for a run with ``model``, or None (a new list every evaluation) when
+    ``skin`` is None or its ``compute`` takes no ``neighbors`` argument (a wrapper that
+    builds its own graphs)."""
     import inspect
 
+    if skin is None:
+        return None
     try:
         params = inspect.signature(model.compute).parameters
     except (TypeError, ValueError):

@@ -19,7 +19,7 @@ from matwidgets.engine.atoms import AtomsBatch
 from matwidgets.engine.dynamics import MAX_FORCE, SimulationError
 from matwidgets.engine.models import Potential, load_model
 from matwidgets.engine.models.base import EV_PER_A3_TO_GPA
-from matwidgets.engine.neighbors import verlet_list_for
+from matwidgets.engine.neighbors import DEFAULT_SKIN, verlet_list_for
 from matwidgets.engine.threads import threads_for
 
 
@@ -49,13 +49,14 @@ class RelaxStep:
 
 def iter_relax(batch: AtomsBatch, model: Potential, fmax: float = 0.05, steps: int = 500, relax_cell: bool = True,
                pressure: float = 0.0, maxstep: float = 0.2, dt: float = 0.1, dtmax: float = 1.0,
-               report_every: int = 1) -> Iterator[RelaxStep]:
+               report_every: int = 1, skin: float | None = DEFAULT_SKIN) -> Iterator[RelaxStep]:
     """FIRE on all systems of ``batch`` at once; yields a RelaxStep every ``report_every``
     steps, at the last step and when every system has converged.
 
     ``dt``/``dtmax`` are in ASE's time unit (as in ase.optimize.FIRE); ``pressure`` in GPa.
     The cell of a system that is not periodic in all three directions stays fixed (its
-    box is vacuum, with no stress to relax).
+    box is vacuum, with no stress to relax). ``skin`` (Å): the Verlet skin of the
+    neighbour list reused between steps; None builds a new one at every step.
 
     Between reports a step reads nothing back from the device (the Verlet list's rebuild
     decision aside): convergence, the step each system converged at and explosions are
@@ -82,7 +83,7 @@ def iter_relax(batch: AtomsBatch, model: Potential, fmax: float = 0.05, steps: i
     conv_step = torch.full((n_sys,), -1, dtype=torch.long, device=dev)
     first_bad = torch.full((n_sys,), -1, dtype=torch.long, device=dev)
     p_ext = pressure / EV_PER_A3_TO_GPA
-    vlist = verlet_list_for(model)  # one per relaxation; None for models that build their own graphs
+    vlist = verlet_list_for(model, skin)  # one per relaxation; None for models that build their own graphs
     nb = {"neighbors": vlist} if vlist is not None else {}
     last: dict[str, torch.Tensor] = {}
     subset = None  # (systems, atoms, sub-batch template) evaluated; None: all systems
@@ -175,12 +176,12 @@ def _sys_sq(sys_idx: torch.Tensor, n_sys: int, x: torch.Tensor) -> torch.Tensor:
 
 
 def relax(structures, model: Potential | str | None = None, fmax: float = 0.05, steps: int = 500, relax_cell: bool = True,
-          pressure: float = 0.0, every: int = 10) -> RelaxResult | list[RelaxResult]:
+          pressure: float = 0.0, every: int = 10, skin: float | None = DEFAULT_SKIN) -> RelaxResult | list[RelaxResult]:
     """Relax one structure (returns a RelaxResult) or many at once (returns a list).
 
     Converged when the largest atomic force and the generalised cell force (as in
     ASE's UnitCellFilter) are below ``fmax`` (eV/Å). A system whose relaxation
-    explodes raises SimulationError naming it.
+    explodes raises SimulationError naming it. ``skin``: as in ``iter_relax``.
     """
     model = load_model() if model is None else load_model(model) if isinstance(model, str) else model
     single = not isinstance(structures, (list, tuple))
@@ -188,7 +189,7 @@ def relax(structures, model: Potential | str | None = None, fmax: float = 0.05, 
     periodic = batch.pbc.all(dim=1).tolist()
     trajs: list[list] = [[] for _ in range(batch.n_systems)]
     last = None
-    for st in iter_relax(batch, model, fmax=fmax, steps=steps, relax_cell=relax_cell, pressure=pressure, report_every=every):
+    for st in iter_relax(batch, model, fmax=fmax, steps=steps, relax_cell=relax_cell, pressure=pressure, report_every=every, skin=skin):
         # systems still relaxing before this step (those converging at it included)
         running = (st.converged_step < 0) | (st.converged_step == st.step)
         if st.step % every == 0 and running.any():

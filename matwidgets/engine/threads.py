@@ -6,7 +6,7 @@ Policy (``set_threads(None)``, the default):
   step is a few hundred small kernels whose parallel overhead eats the gain (8-atom Si
   CHGNet MD: 1 thread as fast as 2);
 - a larger batch may use every core: min(physical cores, cores this process may run on
-  (``os.sched_getaffinity``));
+  (``os.sched_getaffinity``), ``OMP_NUM_THREADS`` when set);
 - loops running at the same time in threads of one process (widgets run jobs in worker
   threads) share that budget: with ``k`` loops active each gets at most
   max(1, cores // k), so together they stay within the cores as long as k <= cores.
@@ -50,7 +50,10 @@ _generation = 0  # a new value whenever a loop starts or ends or the budget chan
 
 
 def available_cores() -> int:
-    """Cores this process may use: min(physical cores, CPUs in the affinity mask)."""
+    """Cores this process may use: min(physical cores, CPUs in the affinity mask, and
+    OMP_NUM_THREADS when set: the way to share a machine between processes)."""
+    env = os.environ.get("OMP_NUM_THREADS", "").strip()
+    limit = int(env) if env.isdigit() and int(env) > 0 else None
     try:
         allowed = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
@@ -62,7 +65,7 @@ def available_cores() -> int:
         physical = psutil.cpu_count(logical=False)
     except ImportError:
         pass
-    return max(1, min(allowed, physical or allowed))
+    return max(1, min(allowed, physical or allowed, limit or allowed))
 
 
 def set_threads(n: int | None) -> None:
