@@ -9,6 +9,7 @@ from matwidgets.engine.models.pair import LennardJones, Morse
 from matwidgets.engine.models.schnet import SchNet
 from matwidgets.engine.optimize import RelaxResult, relax
 from matwidgets.engine.predict import Prediction, predict
+from matwidgets.engine.threads import set_threads  # noqa: F401  (mw.set_threads)
 from matwidgets.errors import InvalidChemsysError, InvalidStructureError
 from matwidgets.widgets.hull_explorer import HullExplorer
 from matwidgets.widgets.md_player import MDPlayer

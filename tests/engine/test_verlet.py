@@ -16,6 +16,7 @@ from matwidgets.engine.models.pair import LennardJones, Morse
 from matwidgets.engine.neighbors import VerletList, neighbor_list
 
 STEPS = 200
+SKIN = 0.1  # Å
 
 
 def argon(seed: int = 0) -> Structure:
@@ -58,15 +59,17 @@ def trajectory(skin, **kw) -> list[np.ndarray]:
 def test_md_with_verlet_list_equals_rebuilding_every_step(kw, builds):
     ref = trajectory(None, **kw)
     assert not builds
-    ours = trajectory(0.3, **kw)
+    # a small skin, so rebuilds matter: the fcc third shell (6.49 Å) sits at the cutoff and
+    # never rebuilding this list moves atoms by 4e-3 to 7e-3 Å over the run
+    ours = trajectory(SKIN, **kw)
     assert len(ours) == len(ref) == STEPS + 1
     worst = max(float(np.abs(a - b).max()) for a, b in zip(ours, ref))
     assert worst < 1e-10
     moved = float(np.abs(ref[-1] - ref[0]).max())
-    assert moved > 0.15  # atoms moved more than skin/2: the list had to be rebuilt
+    assert moved > SKIN  # atoms moved more than skin/2: the list had to be rebuilt
     (vlist,) = builds
     assert vlist.n_calls == STEPS + 1
-    assert 2 <= vlist.n_builds <= STEPS // 5
+    assert 5 <= vlist.n_builds <= STEPS // 4  # measured 17 (NVE), 27 (Langevin), 30 (NPT)
 
 
 def test_npt_cell_moves_and_verlet_list_follows(builds):
