@@ -31,7 +31,9 @@ from matwidgets.engine.integrators import (  # noqa: F401  (re-exported: the ste
     pressure,
     temperature,
 )
+from matwidgets.engine.integrators import degrees_of_freedom
 from matwidgets.engine.models import Potential, load_model
+from matwidgets.engine.models.base import EV_PER_A3_TO_GPA
 from matwidgets.engine.neighbors import DEFAULT_SKIN, verlet_list_for
 from matwidgets.engine.threads import threads_for
 
@@ -109,9 +111,17 @@ def frames_of(state: MDState, dt: float, conserved: torch.Tensor | None = None, 
     positions, cells); ``counts`` (atoms per system, known to the caller) saves a fourth.
     """
     n_sys = state.batch.n_systems
-    ke = kinetic_energy(state)
-    scalars = [state.energy, ke, temperature(state), pressure(state)] + ([conserved] if conserved is not None else [])
-    rows = torch.stack([x.to(torch.float64) for x in scalars]).cpu().numpy()  # [4 or 5, n_sys]
+    b = state.batch
+    # the same quantities as kinetic_energy / temperature / pressure, with the kinetic
+    # energy computed once and the scalar pressure from traces (tr(sum m v v^T) = 2 KE)
+    # instead of the full pressure tensor: a frame is ~10 small ops instead of ~30
+    ke = 0.5 * MVV2E * torch.zeros(n_sys, dtype=b.dtype, device=b.device).index_add(0, b.system_idx, state.masses * (state.velocities**2).sum(1))
+    dof = state.dof if state.dof is not None else degrees_of_freedom(b)
+    temp = 2 * ke / (dof * KB)
+    p_kin = 2 * ke / (3 * torch.linalg.det(b.cell).abs()) * EV_PER_A3_TO_GPA
+    pres = torch.where(b.pbc.all(dim=1), p_kin - torch.diagonal(state.stress, dim1=1, dim2=2).mean(1), float("nan"))
+    scalars = [state.energy, ke, temp, pres] + ([conserved] if conserved is not None else [])
+    rows = torch.stack(scalars).to(torch.float64).cpu().numpy()  # [4 or 5, n_sys], one transfer
     # a fresh host copy: on the CPU .cpu() would return the live tensor itself
     pos = state.batch.positions.detach().to("cpu", torch.float64, copy=True).numpy()
     cells = state.batch.cell.detach().to("cpu", torch.float64, copy=True).numpy()
@@ -123,10 +133,10 @@ def frames_of(state: MDState, dt: float, conserved: torch.Tensor | None = None, 
                     None if pres[k] != pres[k] else pres[k], cons[k]) for k in range(n_sys)]
 
 
-def run_md(structure, model: Potential | str | None = None, ensemble: str = "nvt", temperature: float = 300.0, timestep: float = 1.0,
+def run_md(structure, model: Potential | str | None = None, ensemble: str = "nvt", temperature: float = 300.0, timestep: float = 1.0,  # noqa: F811
            steps: int = 1000, every: int = 10, seed: int | None = None, trajectory: str | os.PathLike | None = None,
            control: MDControl | None = None, thermostat: str = "langevin", friction: float = 0.01, tau: float = 100.0,
-           pressure: float = 0.0, tau_p: float = 1000.0, compressibility: float = 0.01, anisotropic: bool = False,
+           pressure: float = 0.0, tau_p: float = 1000.0, compressibility: float = 0.01, anisotropic: bool = False,  # noqa: F811
            skin: float | None = DEFAULT_SKIN) -> Iterator:
     """Run MD; yields an MDFrame (a list of them for a list of structures) every ``every`` steps.
 
