@@ -34,9 +34,11 @@ from contextlib import contextmanager
 
 import torch
 
-# Batches smaller than this run single-threaded. Measured here (2 cores, CHGNet MD steps
-# in float32, Si supercells; steps/s with 1 vs 2 threads): 8 atoms 1.0x, 32 atoms
-# ~1.1x, 64 atoms ~1.3x, 128 atoms ~1.4x (see docs/architecture.md).
+# Batches smaller than this run single-threaded. Measured here (2 cores shared with other
+# work, load ~3; CHGNet Langevin steps, float32, Si supercells; 1 vs 2 threads):
+#   8 atoms 37 vs 1040 ms/step (0.04x: OpenMP teams spinning against the other load),
+#   32 atoms 1.21x, 64 atoms 1.27x, 128 atoms 1.35x faster with 2 threads.
+# On an idle machine the issue measured 8 atoms 1 thread as fast as 2, 64 atoms 1.35x.
 SMALL_BATCH_ATOMS = 32
 
 # No lock: the engine imports no threading (DESIGN rule 5), and none is needed. Each
