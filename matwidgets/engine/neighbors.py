@@ -238,11 +238,11 @@ class VerletList:
     """A neighbour list with a skin, rebuilt only when it could miss a pair.
 
     Use one per MD run or relaxation, as ``model.compute(batch, neighbors=vlist)``.
-    ``vlist(batch, cutoff)`` returns every pair within ``cutoff + skin`` of the last build;
-    models ignore the pairs beyond their cutoff. It rebuilds when the batch layout
-    (atom count, numbers, systems, pbc) or the cutoff changed, or when
+    ``vlist(batch, cutoff)`` returns every pair within R = ``cutoff + skin`` of the last
+    build; models ignore the pairs beyond their cutoff. It rebuilds when the batch layout
+    (atom count, numbers, systems, pbc, dtype, device) changed, or when
 
-        cutoff * ||M^-1 - I||_F + 2 * max_a |r~_a - r0_a| > skin
+        cutoff * ||M^-1 - I||_F + 2 * max_a |r~_a - r0_a| > R - cutoff   (= skin)
 
     where r0 are the positions at the last build, M = C0^-1 C the deformation of each
     cell since then and r~ = r M^-1 = frac(r, C) @ C0 the positions mapped back to the
@@ -251,7 +251,11 @@ class VerletList:
     and at the build it was at most 2 max|r~ - r0| longer than d~. With a fixed cell this
     is the usual "some atom moved more than skin/2"; under NPT or cell relaxation a cell
     strain of eps costs about cutoff * eps of the skin (0.006 Å at 6 Å for 0.1%).
-    Positions must be unwrapped (as in our MD): no minimum image is taken.
+    A call with a smaller cutoff than the list was built for reuses it with a wider
+    margin (a committee whose members have different cutoffs shares one list); a larger
+    one rebuilds. Positions must be unwrapped (as in our MD): no minimum image is taken.
+    The cell must not be modified in place (a new cell tensor is compared; the same
+    tensor object is taken as unchanged).
 
     The decision to rebuild is the one host-device synchronisation per step (one bool;
     on the CPU there is no device to sync with). ``n_builds`` counts the builds.
@@ -265,7 +269,8 @@ class VerletList:
         self.n_builds = 0
         self.n_calls = 0
         self._edges: Edges | None = None
-        self._key: tuple | None = None  # (cutoff, n_atoms, n_systems, dtype, device)
+        self._key: tuple | None = None  # (n_atoms, n_systems, dtype, device)
+        self._radius = 0.0  # Å: the list holds every pair within this at the last build
         self._layout: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None  # numbers, system_idx, pbc
         self._pos0: torch.Tensor | None = None  # [n_atoms, 3] positions at the last build
         self._cell0: torch.Tensor | None = None  # [n_systems, 3, 3] cells at the last build
@@ -281,8 +286,9 @@ class VerletList:
         return self._edges
 
     def _build(self, batch: AtomsBatch, cutoff: float) -> None:
-        self._edges = neighbor_list(batch, cutoff + self.skin, method=self.method)
-        self._key = (float(cutoff), batch.n_atoms, batch.n_systems, batch.dtype, batch.device)
+        self._radius = float(cutoff) + self.skin
+        self._edges = neighbor_list(batch, self._radius, method=self.method)
+        self._key = (batch.n_atoms, batch.n_systems, batch.dtype, batch.device)
         self._layout = (batch.numbers, batch.system_idx, batch.pbc)
         self._pos0 = batch.positions.detach().clone()
         self._cell0 = batch.cell.detach().clone()
@@ -292,7 +298,8 @@ class VerletList:
     def _must_rebuild(self, batch: AtomsBatch, cutoff: float) -> bool:
         if self._edges is None:
             return True
-        if self._key != (float(cutoff), batch.n_atoms, batch.n_systems, batch.dtype, batch.device):
+        margin = self._radius - float(cutoff)
+        if margin < 0 or self._key != (batch.n_atoms, batch.n_systems, batch.dtype, batch.device):
             return True
         for old, new in zip(self._layout, (batch.numbers, batch.system_idx, batch.pbc)):
             # the same tensor object in the common case (with_positions keeps them): no compare
@@ -309,7 +316,7 @@ class VerletList:
             eye = torch.eye(3, dtype=cell.dtype, device=cell.device)
             strain_cost = cutoff * torch.linalg.matrix_norm(to_old - eye).max()
         max_disp = torch.linalg.vector_norm(moved, dim=1).max() if moved.shape[0] else 0.0
-        return bool(strain_cost + 2 * max_disp > self.skin)  # the one host sync of a step
+        return bool(strain_cost + 2 * max_disp > margin)  # the one host sync of a step
 
 
 def verlet_list_for(model, skin: float | None = DEFAULT_SKIN) -> VerletList | None:

@@ -119,6 +119,14 @@ def test_rebuild_rule_is_a_bound():
         as_set = lambda x: set(zip(x.i.tolist(), x.j.tolist(), map(tuple, x.shifts.long().tolist())))  # noqa: E731
         assert as_set(fresh) <= as_set(e)
     assert 2 < v.n_builds < 40
+    # a smaller cutoff reuses the list (a wider margin), a larger one rebuilds
+    n = v.n_builds
+    v(cur, cutoff - 1.0)
+    assert v.n_builds == n
+    e = v(cur, cutoff + 0.5)
+    assert v.n_builds == n + 1 and e.cutoff == cutoff + 0.5 + v.skin
+    v(cur, cutoff)
+    assert v.n_builds == n + 1
     # a layout change rebuilds
     n = v.n_builds
     v(b.select([0]), cutoff)
