@@ -108,6 +108,16 @@ def test_rebuild_rule_is_a_bound():
     assert v.n_builds == 1
     v(b.with_positions(b.positions + 1.1 * nudge), cutoff)  # 0.209 Å > skin / 2
     assert v.n_builds == 2
+    # a cell change alone (atoms fixed): in a 2.55 Å cubic cell the (1,1,1) image sits at
+    # 4.417 Å, beyond the list's 4.4 Å; a 10% smaller cell brings it to 3.975 Å, inside
+    one = AtomsBatch.from_structures(Structure(Lattice.cubic(2.55), ["Cu"], [[0, 0, 0]]))
+    w = VerletList(skin=0.4)
+    w(one, cutoff)
+    shrunk = one.with_positions(one.positions, one.cell * 0.9)
+    as_set = lambda x: set(zip(x.i.tolist(), x.j.tolist(), map(tuple, x.shifts.long().tolist())))  # noqa: E731
+    assert (0, 0, (1, 1, 1)) in as_set(neighbor_list(shrunk, cutoff)) - as_set(w._edges)
+    assert as_set(neighbor_list(shrunk, cutoff)) <= as_set(w(shrunk, cutoff))
+    assert w.n_builds == 2
     # a random walk of atoms and cell: every pair within the cutoff is in the list
     pos, cell = b.positions.clone(), b.cell.clone()
     for _ in range(40):
@@ -116,7 +126,6 @@ def test_rebuild_rule_is_a_bound():
         cur = b.with_positions(pos, cell)
         e = v(cur, cutoff)
         fresh = neighbor_list(cur, cutoff)
-        as_set = lambda x: set(zip(x.i.tolist(), x.j.tolist(), map(tuple, x.shifts.long().tolist())))  # noqa: E731
         assert as_set(fresh) <= as_set(e)
     assert 2 < v.n_builds < 40
     # a smaller cutoff reuses the list (a wider margin), a larger one rebuilds
