@@ -150,3 +150,21 @@ def test_models_ignore_pairs_beyond_their_cutoff():
         padded = model.compute(b, neighbors=VerletList(skin=1.5))
         for key in ("energy", "forces", "stress"):
             assert torch.allclose(plain[key], padded[key], rtol=0, atol=1e-12), key
+
+
+def test_fire_reports_every_k_steps_same_result():
+    """iter_relax reading the device only at reports (every 10 steps) relaxes exactly as
+    reading it every step: same path, same convergence step, per system."""
+    systems = [argon(seed=1), argon(seed=2)]
+    for s in systems:
+        s.apply_strain(0.03)
+    batch = AtomsBatch.from_structures(systems)
+    every1 = list(optimize.iter_relax(batch, lj(), fmax=1e-3, steps=200))
+    every10 = list(optimize.iter_relax(batch, lj(), fmax=1e-3, steps=200, report_every=10))
+    assert all(r.step % 10 == 0 for r in every10[:-1])
+    assert len(every10) < len(every1) // 5
+    a, b = every1[-1], every10[-1]
+    assert a.converged.all() and b.converged.all()
+    assert (a.converged_step == b.converged_step).all() and a.converged_step[0] != a.converged_step[1]
+    assert torch.allclose(a.batch.positions, b.batch.positions, rtol=0, atol=1e-10)
+    assert torch.allclose(a.batch.cell, b.batch.cell, rtol=0, atol=1e-10)
