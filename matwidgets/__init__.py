@@ -35,6 +35,7 @@ _EXPORTS = {
     "predict": "matwidgets.engine.predict",
     "iter_screen": "matwidgets.engine.screen",
     "screen": "matwidgets.engine.screen",
+    "set_threads": "matwidgets.engine.threads",
     "InvalidChemsysError": "matwidgets.errors",
     "InvalidStructureError": "matwidgets.errors",
     "notebook_mode": "matwidgets.notebook",
@@ -99,6 +100,7 @@ if TYPE_CHECKING:  # for editors and type checkers: the same names, imported eag
     from matwidgets.engine.optimize import RelaxResult, relax  # noqa: F401
     from matwidgets.engine.predict import Prediction, predict  # noqa: F401
     from matwidgets.engine.screen import iter_screen, screen  # noqa: F401
+    from matwidgets.engine.threads import set_threads  # noqa: F401
     from matwidgets.errors import InvalidChemsysError, InvalidStructureError  # noqa: F401
     from matwidgets.notebook import notebook_mode  # noqa: F401
     from matwidgets.widgets.hull_explorer import HullExplorer  # noqa: F401

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import torch
@@ -20,6 +21,7 @@ from ase.data import atomic_masses
 from matwidgets.engine.atoms import AtomsBatch
 from matwidgets.engine.models import Potential
 from matwidgets.engine.models.base import EV_PER_A3_TO_GPA
+from matwidgets.engine.neighbors import Edges
 
 KB = 8.617333262e-5  # eV/K
 MVV2E = 103.642696  # amu (Å/fs)^2 in eV
@@ -36,6 +38,12 @@ class MDState:
     dof: torch.Tensor | None = None  # [n_systems] degrees of freedom the temperature counts
     step: int = 0
     extra: dict = field(default_factory=dict)  # thermostat variables
+    # the run's neighbour list callable (a VerletList), passed to every model evaluation;
+    # None: the model builds a new list each time
+    neighbors: Callable[[AtomsBatch, float], Edges] | None = None
+    # whether any system is periodic in 3D, so a stress is wanted: decided once per run
+    # (reading it from the pbc tensor every step would be a host sync on a GPU)
+    want_stress: bool = True
 
 
 def _sys_sum(batch: AtomsBatch, per_atom: torch.Tensor) -> torch.Tensor:
@@ -79,30 +87,36 @@ def pressure_tensor(state: MDState) -> torch.Tensor:
 
 
 def init_state(batch: AtomsBatch, model: Potential, temperature_k: float | torch.Tensor = 0.0, seed: int | None = None,
-               momentum_conserved: bool = True) -> MDState:
+               momentum_conserved: bool = True, neighbors: Callable[[AtomsBatch, float], Edges] | None = None) -> MDState:
     """Maxwell-Boltzmann velocities at ``temperature_k`` with zero total momentum, seeded.
 
     ``momentum_conserved``: whether the integrator keeps total momentum (sets the
     degrees of freedom the temperature counts; False for Langevin thermostats).
+    ``neighbors``: a neighbour-list callable (a VerletList) every step of the run reuses.
+    Random numbers are drawn on the batch's device (the same numbers as before on the CPU).
     """
     masses = torch.as_tensor(atomic_masses[batch.numbers.cpu().numpy()], dtype=batch.dtype, device=batch.device)
-    gen = torch.Generator(device="cpu").manual_seed(seed if seed is not None else int.from_bytes(os.urandom(4), "little"))
-    v = torch.randn(batch.n_atoms, 3, generator=gen, dtype=batch.dtype).to(batch.device)
+    gen = torch.Generator(device=batch.device).manual_seed(seed if seed is not None else int.from_bytes(os.urandom(4), "little"))
+    v = torch.randn(batch.n_atoms, 3, generator=gen, dtype=batch.dtype, device=batch.device)
     t_atom = torch.as_tensor(temperature_k, dtype=batch.dtype, device=batch.device).expand(batch.n_systems)[batch.system_idx]
     v = v * torch.sqrt(KB * t_atom / (masses * MVV2E))[:, None]
     # remove centre-of-mass motion per system
     p = _sys_sum_vec(batch, masses[:, None] * v)
     m = _sys_sum(batch, masses)
     v = v - (p / m[:, None])[batch.system_idx]
-    energy, forces, stress = _compute(model, batch)
-    return MDState(batch, v, masses, energy, forces, stress, dof=degrees_of_freedom(batch, momentum_conserved))
+    want_stress = bool(batch.pbc.all(dim=1).any())  # once per run
+    energy, forces, stress = _compute(model, batch, neighbors, want_stress)
+    return MDState(batch, v, masses, energy, forces, stress, dof=degrees_of_freedom(batch, momentum_conserved),
+                   neighbors=neighbors, want_stress=want_stress)
 
 
-def _compute(model: Potential, batch: AtomsBatch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _compute(model: Potential, batch: AtomsBatch, neighbors: Callable[[AtomsBatch, float], Edges] | None = None,
+             want_stress: bool = True) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Energy, forces and stress; the stress of a system that is not periodic in all three
     directions is NaN (a molecule has none; a vacuum box's would be an artefact)."""
     periodic = batch.pbc.all(dim=1)
-    out = model.compute(batch, stress=bool(periodic.any()))
+    # only models that take a neighbour list get one (CHGNet's wrapper builds its own graphs)
+    out = model.compute(batch, stress=want_stress, **({"neighbors": neighbors} if neighbors is not None else {}))
     e = out["energy"]
     stress = out.get("stress", torch.zeros(batch.n_systems, 3, 3, dtype=e.dtype, device=e.device))
     stress = torch.where(periodic[:, None, None], stress, torch.full_like(stress, float("nan")))
@@ -114,7 +128,7 @@ def _sys_sum_vec(batch: AtomsBatch, per_atom: torch.Tensor) -> torch.Tensor:
 
 
 def _evaluate(state: MDState, model: Potential, batch: AtomsBatch, velocities: torch.Tensor) -> MDState:
-    energy, forces, stress = _compute(model, batch)
+    energy, forces, stress = _compute(model, batch, state.neighbors, state.want_stress)
     return replace(state, batch=batch, velocities=velocities, energy=energy, forces=forces, stress=stress, step=state.step + 1)
 
 
@@ -136,7 +150,7 @@ def _ornstein_uhlenbeck(state: MDState, v: torch.Tensor, dt: float, temperature_
     """The exact O step of BAOAB: friction plus noise over ``dt``."""
     c1 = math.exp(-friction * dt)
     sigma = torch.sqrt(KB * temperature_k[state.batch.system_idx] / (state.masses * MVV2E))[:, None]
-    noise = torch.randn(v.shape, generator=gen, dtype=v.dtype).to(v.device)
+    noise = torch.randn(v.shape, generator=gen, dtype=v.dtype, device=v.device)  # gen lives on v's device
     return c1 * v + math.sqrt(1 - c1 * c1) * sigma * noise
 
 
@@ -219,7 +233,7 @@ def npt_step(state: MDState, model: Potential, dt: float, temperature_k: torch.T
     mid = replace(state, batch=b.with_positions(x), velocities=v)
     deform = _cell_rescaling(mid, dt, temperature_k, pressure_gpa, tau_p, compressibility, gen, anisotropic)  # [n_systems, 3, 3]
     x = torch.einsum("ax,axy->ay", x, deform[b.system_idx])
-    v = torch.einsum("ax,axy->ay", v, torch.linalg.inv(deform)[b.system_idx])
+    v = torch.einsum("ax,axy->ay", v, torch.linalg.inv_ex(deform)[0][b.system_idx])  # inv_ex: no error check, no sync
     new = _evaluate(state, model, b.with_positions(x, b.cell @ deform), v)
     new.velocities = v + 0.5 * dt * _accel(new)
     return new
@@ -242,12 +256,12 @@ def _cell_rescaling(state: MDState, dt: float, temperature_k: torch.Tensor, pres
     eye = torch.eye(3, dtype=vol.dtype, device=vol.device)
     if anisotropic:
         drive = (p0 - kt / vol)[:, None, None] * eye - p_int
-        noise = torch.randn((vol.shape[0], 3, 3), generator=gen, dtype=vol.dtype).to(vol.device)
+        noise = torch.randn((vol.shape[0], 3, 3), generator=gen, dtype=vol.dtype, device=vol.device)
         noise = (noise + noise.transpose(1, 2)) / 2  # diagonal variance 1, off-diagonal 1/2
         d_eps = -beta / (3 * tau_p) * drive * dt + torch.sqrt(2 * kt * beta * dt / (3 * vol * tau_p))[:, None, None] * noise
         return torch.linalg.matrix_exp(d_eps)
     p_iso = torch.diagonal(p_int, dim1=1, dim2=2).mean(1)
-    noise = torch.randn(vol.shape, generator=gen, dtype=vol.dtype).to(vol.device)
+    noise = torch.randn(vol.shape, generator=gen, dtype=vol.dtype, device=vol.device)
     d_eps = -beta / tau_p * (p0 - p_iso - kt / vol) * dt + torch.sqrt(2 * kt * beta * dt / (vol * tau_p)) * noise
     return torch.exp(d_eps / 3)[:, None, None] * eye
 
