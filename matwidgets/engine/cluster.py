@@ -19,6 +19,7 @@ from matwidgets.engine.atoms import AtomsBatch
 from matwidgets.engine.models import Potential, load_model
 from matwidgets.engine.predict import plan_batches
 from matwidgets.engine.screen import run_shard
+from matwidgets.engine.threads import set_threads
 
 PLUGIN_PREFIX = "matwidgets-model-"
 SHARDS_PER_SLOT = 4  # shards per worker thread: fast workers take more, per-task overhead stays small
@@ -111,6 +112,7 @@ class ThreadsPlugin(WorkerPlugin):
         host = worker.address.split("://")[-1].rsplit(":", 1)[0]
         busy = self.task_threads_per_host.get(host, worker.state.nthreads)
         self.threads = max(1, cores // max(1, busy))
+        set_threads(self.threads)  # the engine's loops on this worker keep to it (engine/threads.py)
         torch.set_num_threads(self.threads)
 
 

@@ -11,6 +11,7 @@ import torch
 
 from matwidgets.engine.atoms import AtomsBatch
 from matwidgets.engine.models import Potential, load_model
+from matwidgets.engine.threads import threads_for
 
 # Atoms per forward pass. On the CPU, 256-1024 atoms run equally fast (measured with
 # benchmarks/predict.py) and bigger batches only cost memory (CHGNet's angle graph
@@ -77,7 +78,10 @@ def iter_predict(structures: Any, model: Potential | str | None = None, batch_si
     else:
         plan = [list(range(s, min(s + batch_size, len(counts)))) for s in range(0, len(counts), batch_size)]
     for indices in plan:
-        yield indices, _predict_batch(batch.select(indices), model)
+        sub = batch.select(indices)
+        with threads_for(sub.n_atoms):  # 1 thread for small batches; shares the cores with other loops
+            preds = _predict_batch(sub, model)
+        yield indices, preds
 
 
 def predict(structures: Any, model: Potential | str | None = None, batch_size: int | None = None) -> list[Prediction]:
