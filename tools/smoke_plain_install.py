@@ -43,6 +43,17 @@ def main() -> int:
     import torch_geometric  # noqa: F401
 
     mw.StructureView(s).color_by(exact.per_atom(), label="SHAP (eV/atom)")
+
+    # the JupyterLab file viewer and its server extension arrive as the wheel's data files
+    prefix = Path(sys.prefix)
+    lab = prefix / "share/jupyter/labextensions/matwidgets-lab"
+    assert (lab / "package.json").is_file() and any((lab / "static").glob("remoteEntry.*.js")), f"no lab extension in {lab}"
+    assert (prefix / "etc/jupyter/jupyter_server_config.d/matwidgets.json").is_file(), "server extension not enabled"
+    import matwidgets.server  # noqa: F401  (jupyter_server imports it at start)
+
+    # screening on a dask cluster needs distributed; SevenNet needs sevenn (weights in its wheel)
+    import distributed  # noqa: F401
+    import sevenn  # noqa: F401
     print(f"plain install OK: matwidgets {mw.__version__} from {Path(mw.__file__).parent}")
     return 0
 
