@@ -4,12 +4,12 @@ from matwidgets.engine.atoms import AtomsBatch, read_structure
 from matwidgets.engine.explain import Attribution, explain
 from matwidgets.engine.hull import HullResult, hull_for
 from matwidgets.engine.dynamics import MDControl, MDFrame, SimulationError, run_md
-from matwidgets.engine.models import Potential, load_model
+from matwidgets.engine.models import ModelCard, Potential, list_models, load_model
 from matwidgets.engine.models.pair import LennardJones, Morse
 from matwidgets.engine.models.schnet import SchNet
 from matwidgets.engine.optimize import RelaxResult, relax
 from matwidgets.engine.predict import Prediction, predict
-from matwidgets.errors import InvalidChemsysError, InvalidStructureError
+from matwidgets.errors import InvalidChemsysError, InvalidStructureError, ModelUnavailableError
 from matwidgets.widgets.hull_explorer import HullExplorer
 from matwidgets.widgets.md_player import MDPlayer
 from matwidgets.widgets.periodic_table import PeriodicTable
@@ -31,6 +31,8 @@ __all__ = [
     "MDControl",
     "MDFrame",
     "MDPlayer",
+    "ModelCard",
+    "ModelUnavailableError",
     "Morse",
     "Potential",
     "PeriodicTable",
@@ -44,6 +46,7 @@ __all__ = [
     "StructureView",
     "explain",
     "hull_for",
+    "list_models",
     "load_model",
     "predict",
     "read_structure",
