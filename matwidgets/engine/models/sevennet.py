@@ -157,6 +157,8 @@ class SevenNetPotential(Potential):
             groups[f"interaction.{k}"] = []
         groups["readout"], groups["atom_refs"] = [], []
         for module_name, module in self.model._modules.items():
+            if next(module.parameters(), None) is None:
+                continue
             head = module_name.split("_", 1)[0]
             if head.isdigit():
                 key = f"interaction.{int(head)}"
