@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-import pickle
 import tempfile
-import zipfile
 from collections.abc import Callable
 from typing import Any
 
@@ -182,13 +180,23 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     expected = f"expected a matwidgets checkpoint written by Potential.save (format {FORMAT!r})"
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError, AttributeError, ImportError, TypeError) as err:
-        # weights_only refuses pickled objects (foreign checkpoints holding classes) with an
-        # UnpicklingError; truncated zips give RuntimeError/EOFError; garbage gives UnpicklingError
-        first = str(err).strip().splitlines()[0] if str(err).strip() else ""
-        raise ValueError(f"{path} cannot be read as a checkpoint ({type(err).__name__}: {first[:200]}); {expected}") from None
+    except Exception as err:  # noqa: BLE001
+        # torch.load raises whatever its unpickler trips on: UnpicklingError for foreign
+        # checkpoints holding classes (weights_only refuses them), RuntimeError/EOFError for
+        # truncated zips, and KeyError/IndexError/struct.error for corrupt bytes
+        if type(err).__name__ == "UnpicklingError":  # torch's hint (weights_only=False) is not for us
+            why = "it holds pickled Python objects, as other packages' checkpoints do, or corrupt bytes"
+        else:
+            first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+            why = f"{type(err).__name__}: {first[:200]}" if first else type(err).__name__
+        raise ValueError(f"{path} cannot be read as a checkpoint ({why}); {expected}") from None
     if not isinstance(state, dict) or "format" not in state:
-        what = "a bare state_dict" if isinstance(state, dict) and state and all(isinstance(v, torch.Tensor) for v in state.values()) else type(state).__name__
+        if isinstance(state, dict) and state and all(isinstance(v, torch.Tensor) for v in state.values()):
+            what = "a bare state_dict"
+        elif isinstance(state, dict):
+            what = f"a dict with keys {sorted(map(str, state))[:6]}, perhaps another package's checkpoint"
+        else:
+            what = type(state).__name__
         raise ValueError(f"{path} is not a matwidgets checkpoint (it holds {what}); {expected}")
     fmt = state.get("format")
     if fmt in OLD_FORMATS:
