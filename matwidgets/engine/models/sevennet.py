@@ -174,11 +174,13 @@ class SevenNetPotential(Potential):
         return groups
 
     def check_numbers(self, batch: AtomsBatch) -> None:
-        self._check_z(torch.unique(batch.numbers))
+        self._check_z(batch.numbers)
 
     def _check_z(self, zs: torch.Tensor) -> None:
-        bad = [int(z) for z in zs.cpu() if int(z) >= 120 or int(self.z_to_type[int(z)]) < 0]
-        if bad:
+        zs = zs.to(self.z_to_type.device)
+        unknown = (zs >= len(self.z_to_type)) | (self.z_to_type[zs.clamp(max=len(self.z_to_type) - 1)] < 0)
+        if bool(unknown.any()):  # one host sync per call, as the base class's check
+            bad = [int(z) for z in zs[unknown].cpu()]
             from pymatgen.core.periodic_table import Element
 
             z = bad[0]
@@ -188,21 +190,23 @@ class SevenNetPotential(Potential):
     # ---- forward ---------------------------------------------------------------------
 
     def energies(self, batch: AtomsBatch, vectors: torch.Tensor, edges: Edges,
-                 species_weights: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+                 species_weights: tuple[torch.Tensor, torch.Tensor] | None = None, filter_edges: bool = True) -> torch.Tensor:
         """[n_atoms] atom energies in eV from [n_edges, 3] edge vectors r_j - r_i.
 
         ``species_weights`` (allowed_z [n_allowed], weights [n_atoms, n_allowed]) replaces the
         one-hot species input by the weights and mixes the per-species energy shift and scale
         linearly by them (one-hot weights give the hard path exactly).
+        ``filter_edges``: drop pairs at r >= cutoff (a Verlet list holds some). sevenn's
+        polynomial cutoff is not zero beyond the cutoff, so they must go, not be masked;
+        skipped for our own neighbour list, which has none (the filter syncs with the device).
         """
         import sevenn._keys as KEY
 
         dtype = vectors.dtype
-        keep = torch.linalg.norm(vectors, dim=1) < self.cutoff  # a Verlet list may hold longer pairs
-        if not bool(keep.all()):
-            vectors, i, j = vectors[keep], edges.i[keep], edges.j[keep]
-        else:
-            i, j = edges.i, edges.j
+        i, j = edges.i, edges.j
+        if filter_edges:
+            keep = torch.linalg.norm(vectors.detach(), dim=1) < self.cutoff
+            vectors, i, j = vectors[keep], i[keep], j[keep]
         if species_weights is None:
             types = self.z_to_type[batch.numbers]  # [n_atoms]
             x = torch.nn.functional.one_hot(types, self.n_types).to(dtype)  # [n_atoms, n_types]
@@ -267,7 +271,7 @@ class SevenNetPotential(Potential):
             allowed_z, weights = species_weights
             species_weights = (allowed_z.to(self.device), weights.to(self.device, self.dtype))
         with torch.set_grad_enabled(forces or stress or training or torch.is_grad_enabled()):
-            atom_e = self.energies(batch, vectors, edges, species_weights)
+            atom_e = self.energies(batch, vectors, edges, species_weights, filter_edges=neighbors is not None)
             energy = torch.zeros(batch.n_systems, dtype=atom_e.dtype, device=atom_e.device).index_add(0, batch.system_idx, atom_e)
             keep = (lambda t: t) if training else (lambda t: t.detach())
             out = {"energy": keep(energy), "atom_energies": keep(atom_e)}
