@@ -1,6 +1,7 @@
 """The model zoo: cards, names, caching, unavailable models, and save/load for every family."""
 
 import importlib.util
+import json
 import os
 import warnings
 
@@ -82,6 +83,8 @@ def has_config(model: Potential) -> bool:
 
 
 def roundtrip(model, path, batch):
+    config = model.get_config()
+    assert json.loads(json.dumps(config)) is not None  # JSON-able, as the contract says
     model.save(path)
     loaded = mw.load_model(path, device="cpu")
     assert type(loaded) is type(model) and loaded is not model
