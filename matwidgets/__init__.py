@@ -26,6 +26,8 @@ _EXPORTS = {
     "run_md": "matwidgets.engine.dynamics",
     "Potential": "matwidgets.engine.models",
     "load_model": "matwidgets.engine.models",
+    "list_models": "matwidgets.engine.models",
+    "ModelCard": "matwidgets.engine.models",
     "LennardJones": "matwidgets.engine.models.pair",
     "Morse": "matwidgets.engine.models.pair",
     "SchNet": "matwidgets.engine.models.schnet",
@@ -38,6 +40,7 @@ _EXPORTS = {
     "set_threads": "matwidgets.engine.threads",
     "InvalidChemsysError": "matwidgets.errors",
     "InvalidStructureError": "matwidgets.errors",
+    "ModelUnavailableError": "matwidgets.errors",
     "notebook_mode": "matwidgets.notebook",
     "HullExplorer": "matwidgets.widgets.hull_explorer",
     "MDPlayer": "matwidgets.widgets.md_player",
@@ -94,14 +97,14 @@ if TYPE_CHECKING:  # for editors and type checkers: the same names, imported eag
     from matwidgets.engine.dynamics import MDControl, MDFrame, SimulationError, run_md  # noqa: F401
     from matwidgets.engine.explain import Attribution, explain  # noqa: F401
     from matwidgets.engine.hull import HullResult, hull_for  # noqa: F401
-    from matwidgets.engine.models import Potential, load_model  # noqa: F401
+    from matwidgets.engine.models import ModelCard, Potential, list_models, load_model  # noqa: F401
     from matwidgets.engine.models.pair import LennardJones, Morse  # noqa: F401
     from matwidgets.engine.models.schnet import SchNet  # noqa: F401
     from matwidgets.engine.optimize import RelaxResult, relax  # noqa: F401
     from matwidgets.engine.predict import Prediction, predict  # noqa: F401
     from matwidgets.engine.screen import iter_screen, screen  # noqa: F401
     from matwidgets.engine.threads import set_threads  # noqa: F401
-    from matwidgets.errors import InvalidChemsysError, InvalidStructureError  # noqa: F401
+    from matwidgets.errors import InvalidChemsysError, InvalidStructureError, ModelUnavailableError  # noqa: F401
     from matwidgets.notebook import notebook_mode  # noqa: F401
     from matwidgets.widgets.hull_explorer import HullExplorer  # noqa: F401
     from matwidgets.widgets.md_player import MDPlayer  # noqa: F401
