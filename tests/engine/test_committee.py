@@ -44,12 +44,14 @@ def test_mean_and_spread_equal_the_members_predictions(committee, structures):
     e = np.stack([o["energy"].double().numpy() / counts.numpy() for o in members])  # [3, n_systems] eV/atom
     f = np.stack([o["forces"].double().numpy() for o in members])  # [3, n_atoms, 3]
     s = np.stack([o["stress"].double().numpy() for o in members])
-    np.testing.assert_allclose(res["energy"].numpy() / counts.numpy(), e.mean(0), atol=1e-9)
-    np.testing.assert_allclose(res["forces"].numpy(), f.mean(0), atol=1e-9)
-    np.testing.assert_allclose(res["stress"].numpy(), s.mean(0), atol=1e-8)
-    np.testing.assert_allclose(res["energy_std"].numpy(), e.std(0), atol=1e-9)  # numpy's std: ddof=0
+    # float32 members: inside the committee they share one neighbour list (the longest cutoff, each
+    # filters its own), so their sums run in another order; that moves forces by ~1e-7 eV/Å
+    np.testing.assert_allclose(res["energy"].numpy() / counts.numpy(), e.mean(0), atol=1e-6)
+    np.testing.assert_allclose(res["forces"].numpy(), f.mean(0), atol=1e-5)
+    np.testing.assert_allclose(res["stress"].numpy(), s.mean(0), atol=1e-4)
+    np.testing.assert_allclose(res["energy_std"].numpy(), e.std(0), atol=1e-6)  # numpy's std: ddof=0
     rms = np.sqrt(np.mean(np.sum((f - f.mean(0)) ** 2, axis=-1), axis=0))  # [n_atoms]
-    np.testing.assert_allclose(res["forces_std"].numpy(), rms, atol=1e-9)
+    np.testing.assert_allclose(res["forces_std"].numpy(), rms, atol=1e-5)
     assert (res["energy_std"] > 0).all() and (res["forces_std"] > 0).all()  # three different models disagree
 
 
@@ -58,7 +60,7 @@ def test_predict_puts_spread_in_extras(committee, structures):
     direct = committee.compute(AtomsBatch.from_structures(structures))
     for k, p in enumerate(preds):
         assert isinstance(p.extras["energy_std"], float)
-        assert p.extras["energy_std"] == pytest.approx(float(direct["energy_std"][k]), abs=1e-9)
+        assert p.extras["energy_std"] == pytest.approx(float(direct["energy_std"][k]), abs=1e-6)  # float32 members, other thread count
         assert p.extras["forces_std"].shape == (len(structures[k]),)
     plain = mw.predict(structures[:1], committee.members[2])
     assert "energy_std" not in plain[0].extras
