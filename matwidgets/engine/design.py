@@ -226,10 +226,11 @@ class _Run:
         return [self.allowed[k if k is not None else int(np.argmax(w[i]))] for i, k in enumerate(out)]
 
     def weights(self, theta: torch.Tensor, temp: float | None) -> torch.Tensor:
-        if temp is None:  # one-hot of the hardened species
-            w = torch.softmax(theta, dim=1).detach().numpy()
-            sym = self.hard(w)
-            return torch.tensor([[float(e == s) for e in self.allowed] for s in sym], dtype=torch.float64)
+        if temp is None:  # one-hot of the hardened species; the gradient passes straight through the softmax
+            soft = torch.softmax(theta / self.anneal[1], dim=1)
+            sym = self.hard(soft.detach().numpy())
+            one_hot = torch.tensor([[float(e == s) for e in self.allowed] for s in sym], dtype=torch.float64)
+            return one_hot + (soft - soft.detach())
         return torch.softmax(theta / temp, dim=1)
 
     def evaluate(self, r_ref: np.ndarray, E: np.ndarray, theta: np.ndarray, temp: float | None):
@@ -252,8 +253,10 @@ class _Run:
         v_leaf = torch.tensor(vol, dtype=torch.float64, requires_grad=True)
         mag = outs[0].get("magmoms") if not self.is_committee else None
         value = self.value(e_leaf, v_leaf, W, n, outs, mag)
-        want = [e_leaf, v_leaf]
-        g_e, g_v = (g if g is not None else torch.zeros(()) for g in torch.autograd.grad(value, want, retain_graph=True, allow_unused=True))
+        if not value.requires_grad:  # an objective independent of every variable
+            value = value + 0.0 * e_leaf.sum()
+        g_e, g_v = (g if g is not None else torch.zeros(())
+                    for g in torch.autograd.grad(value, [e_leaf, v_leaf], retain_graph=True, allow_unused=True))
         forces = np.stack([o["forces"].detach().numpy() for o in outs])  # [n_members, n_atoms, 3]
         stress = np.stack([o["stress"][0].detach().numpy() for o in outs]) if self.pbc else np.zeros((len(outs), 3, 3))
         ge = g_e.detach().numpy().reshape(-1)
@@ -262,7 +265,7 @@ class _Run:
         grads = {"positions": g_pos @ D.T, "cell": 0.5 * (np.linalg.solve(D.T, G) + np.linalg.solve(D.T, G).T)}
         if self.use_species:
             surrogate = value + (g_e.detach() * (e_m - e_m.detach())).sum()
-            (g_th,) = torch.autograd.grad(surrogate, th, allow_unused=True)
+            (g_th,) = torch.autograd.grad(surrogate, th, allow_unused=True) if surrogate.requires_grad else (None,)
             g_th = np.zeros_like(theta) if g_th is None else np.nan_to_num(g_th.numpy())
             grads["species"] = np.where(self.mask, g_th, 0.0)
         e_mean = float(e_m.mean()) / n
@@ -274,7 +277,7 @@ class _Run:
             extras["energy_std"] = float(per.std())
             extras["forces_std_max"] = float(np.sqrt(((forces - forces.mean(0)) ** 2).sum(-1).mean(0)).max())
         if mag is not None:
-            extras["magmom"] = float(mag.detach().mean())
+            extras["magmom"] = float(mag.detach().mean())  # mu_B per atom
         if W is not None:
             extras["species_weights"] = W.detach().numpy().copy()
         return float(value.detach()), grads, pos, cell, symbols, extras
