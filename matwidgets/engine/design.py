@@ -89,7 +89,8 @@ def gradient_design(structure, model: Potential | str | None = None, objective: 
             "stress", "magmoms" (numpy)}.
     Methods: "fgsm" steps of ``step_size`` along -sign(grad); "pgd" the same, then projected
     into the L-inf ball of radius ``epsilon`` Å around the start and |strain| <= ``strain_bound``;
-    "adam" Adam with learning rate ``step_size``. Species use ``species_step`` instead.
+    "adam" Adam with learning rate ``step_size``. Species logits move by ``species_step`` times the
+    current temperature (so the weights change at a steady pace while T falls).
     ``species``: allowed elements, a list for every site or {element: [elements]} by the
     starting element (default: the structure's elements on every site).
     ``constraints``: {"min_distance": Å | "covalent", "volume": (lo, hi) Å^3, "charge_neutral",
@@ -409,7 +410,9 @@ class _Run:
                 if not c.volume[0] <= v <= c.volume[1]:
                     E = D * (np.clip(v, *c.volume) / v) ** (1 / 3) - np.eye(3)
         if self.use_species:
-            new = theta + np.where(self.mask, self.step("species", grads["species"], k, adam, self.species_step), 0.0)
+            # logits move by species_step * T: the weights softmax(logits / T) change at the same pace as T falls
+            lr = self.species_step * (self.temperature(k) or self.anneal[1])
+            new = theta + np.where(self.mask, self.step("species", grads["species"], k, adam, lr), 0.0)
             if sym is not None:
                 new = np.where(self.mask, sym.sites(np.where(self.mask, new, 0.0)), -np.inf)
             if c.charge_neutral:
