@@ -1,6 +1,8 @@
 """matwidgets: reactive Jupyter widgets for machine-learned materials science."""
 
 from matwidgets.engine.atoms import AtomsBatch, read_structure
+from matwidgets.engine.design import DesignStep, gradient_design
+from matwidgets.widgets.inverse_designer import InverseDesigner
 from matwidgets.engine.explain import Attribution, explain
 from matwidgets.engine.hull import HullResult, hull_for
 from matwidgets.engine.dynamics import MDControl, MDFrame, SimulationError, run_md
@@ -37,6 +39,9 @@ def unload_ipython_extension(ip) -> None:
 __all__ = [
     "Attribution",
     "AtomsBatch",
+    "DesignStep",
+    "InverseDesigner",
+    "gradient_design",
     "HullExplorer",
     "HullResult",
     "InvalidChemsysError",
