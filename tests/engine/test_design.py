@@ -219,3 +219,38 @@ def test_a_step_that_cannot_be_made_valid_stops_with_the_last_valid_structure():
     assert "stopped" in last.extras and 2 < len(steps) < 51
     assert last.valid and last.structure.get_distance(0, j) >= d0 - 0.05 - 1e-9
     assert last.structure == steps[-2].structure
+
+
+def test_target_pressure_reaches_the_pressure_measured_by_ase():
+    from ase.calculators.lj import LennardJones as AseLJ
+    from ase.units import GPa
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    steps = run(fcc(rattle=0.02), LennardJones(cutoff=RC), "target_pressure", target=20.0, steps=300, step_size=0.02,
+                method="adam")
+    atoms = AseAtomsAdaptor.get_atoms(steps[-1].structure)
+    atoms.calc = AseLJ(sigma=1.0, epsilon=1.0, rc=RC, smooth=False)
+    pressure = -atoms.get_stress(voigt=False).trace() / 3 / GPa
+    assert pressure == pytest.approx(20.0, abs=0.2)
+    assert abs(steps[0].extras["pressure"] - 20.0) > 50  # it started far from the target
+
+
+def test_formation_and_hull_objectives_against_the_analytic_binary():
+    from matwidgets.engine.hull import HullResult
+    from pymatgen.entries.computed_entries import ComputedEntry
+
+    model = RegularSolution(mu_a=0.0, mu_b=-0.2, omega=-1.0)
+    start = fcc(a=4.0, n=1, element="Cu")  # 4 sites: x in {0, 1/4, 1/2, 3/4, 1}
+    n = len(start)
+    # formation energy relative to the pure elements (e(0), e(1)) is omega x (1 - x): minimum at x = 1/2
+    refs = {"Cu": 0.0, "Au": -0.2}
+    steps = run(start, model, "min_formation_energy", references=refs, steps=60, method="adam", variables=("species",),
+                species=["Cu", "Au"], seed=0)
+    assert steps[-1].structure.composition["Cu"] == n / 2
+    assert steps[-1].objective == pytest.approx(-0.25, abs=1e-9)
+    # e_above_hull on a hull of the two elements alone is the same number
+    hull = HullResult([ComputedEntry("Cu", 0.0), ComputedEntry("Au", -0.2)])
+    steps = run(start, model, "e_above_hull", hull=hull, steps=60, method="adam", variables=("species",),
+                species=["Cu", "Au"], seed=0)
+    assert steps[-1].structure.composition["Cu"] == n / 2
+    assert steps[-1].objective == pytest.approx(-0.25, abs=1e-9)
