@@ -318,7 +318,7 @@ class _Run:
         per = e_m / n
         std = (per - per.mean()).pow(2).mean().sqrt()
         if self.e0 is None:
-            self.e0 = float(per.mean())
+            self.e0 = float(per.mean().detach())
         return -std * torch.exp(-(per.mean() - self.e0) / self.kT)
 
     def _hard_counts(self) -> torch.Tensor:
