@@ -269,7 +269,7 @@ class _Run:
             (g_th,) = torch.autograd.grad(surrogate, th, allow_unused=True) if surrogate.requires_grad else (None,)
             g_th = np.zeros_like(theta) if g_th is None else np.nan_to_num(g_th.numpy())
             grads["species"] = np.where(self.mask, g_th, 0.0)
-        e_mean = float(e_m.mean()) / n
+        e_mean = float(e_m.detach().mean()) / n
         extras = {"energy": e_mean, "volume": vol}
         if self.pbc:
             extras["pressure"] = float(-np.trace(stress.mean(0)) / 3)
