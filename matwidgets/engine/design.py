@@ -416,9 +416,7 @@ class _Run:
             if sym is not None:
                 new = np.where(self.mask, sym.sites(np.where(self.mask, new, 0.0)), -np.inf)
             if c.charge_neutral:
-                w = torch.softmax(torch.tensor(new) / (self.temperature(k + 1) or self.anneal[1]), 1).numpy()
-                if not is_charge_neutral(self.hard(w)):
-                    new = theta  # projection by rejection: species stay where they were neutral
+                new = self.neutral(new, theta, symbols, self.temperature(k + 1) or self.anneal[1])
             theta = new
         dmin = c.min_distances(symbols)
         if dmin.any():
@@ -426,3 +424,25 @@ class _Run:
             pos = project_distances(r_ref @ D, self.cell0 @ D, dmin, c.fixed)
             r_ref = pos @ np.linalg.inv(D)
         return r_ref, E, theta
+
+    def neutral(self, new: np.ndarray, old: np.ndarray, symbols: list[str], temp: float) -> np.ndarray:
+        """Project species logits onto charge-neutral hard species (per-site masks).
+
+        A site whose new element alone breaks neutrality (``symbols`` with that one site
+        changed cannot be balanced) loses that element from its mask for the rest of the run;
+        if the changes are neutral one by one but not together, the species step is rejected.
+        """
+        for _ in range(len(symbols) * len(self.allowed)):
+            hard = self.hard(torch.softmax(torch.tensor(new) / temp, 1).numpy())
+            if is_charge_neutral(hard):
+                return new
+            masked = False
+            for i in (i for i in range(len(hard)) if hard[i] != symbols[i]):
+                if not is_charge_neutral(symbols[:i] + [hard[i]] + symbols[i + 1:]):
+                    k = self.allowed.index(hard[i])
+                    self.mask[i, k], new[i, k] = False, -np.inf
+                    masked = True
+            if not masked:
+                break
+        return old  # projection by rejection: species stay where they were neutral
+

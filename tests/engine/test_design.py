@@ -254,3 +254,40 @@ def test_formation_and_hull_objectives_against_the_analytic_binary():
                 species=["Cu", "Au"], seed=0)
     assert steps[-1].structure.composition["Cu"] == n / 2
     assert steps[-1].objective == pytest.approx(-0.25, abs=1e-9)
+
+
+class SiteEnergies(Potential):
+    """E = sum_i sum_z w_iz mu_z: each element a fixed energy per atom, no position dependence."""
+
+    name = family = "site-energies"
+
+    def __init__(self, mu: dict[int, float]):
+        super().__init__()
+        self.mu = mu
+        self.register_buffer("_anchor", torch.zeros((), dtype=torch.float64))
+
+    def compute(self, batch, forces=True, stress=True, training=False, allow_isolated=False, neighbors=None,
+                species_weights=None):
+        n = batch.n_atoms
+        if species_weights is None:
+            e = torch.tensor([self.mu[int(z)] for z in batch.numbers], dtype=torch.float64).sum()
+        else:
+            z, w = species_weights
+            e = (w @ torch.tensor([self.mu[int(k)] for k in z], dtype=torch.float64)).sum()
+        return {"energy": e.reshape(1), "forces": torch.zeros(n, 3, dtype=torch.float64),
+                "stress": torch.zeros(1, 3, 3, dtype=torch.float64)}
+
+
+def test_charge_neutral_species_design_stays_balanced():
+    from pymatgen.core import Composition
+
+    nacl = Structure.from_spacegroup("Fm-3m", Lattice.cubic(5.64), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    model = SiteEnergies({11: 0.0, 12: -1.0, 19: -0.5, 17: 0.0})  # Mg is cheapest, then K
+    kw = dict(steps=30, method="adam", variables=("species",), species={"Na": ["Na", "Mg", "K"]}, seed=0)
+    free = run(nacl, model, "min_energy", **kw)
+    assert free[-1].structure.composition["Mg"] == 4  # unconstrained: every Na site takes Mg (MgCl, not balanced)
+    held = run(nacl, model, "min_energy", constraints={"charge_neutral": True}, **kw)
+    for st in held:  # every step balanced, by pymatgen's own oxidation-state guesses
+        assert Composition(st.structure.composition).oxi_state_guesses(max_sites=-1)
+        assert st.valid
+    assert held[-1].structure.composition["K"] == 4  # the cheapest balanced choice: K+ on every Na+ site
