@@ -32,8 +32,9 @@ import torch
 
 from matwidgets.engine.atoms import AtomsBatch
 from matwidgets.engine.design_constraints import (
-    Unrepairable, check_contradictions, is_charge_neutral, parse_constraints, project_distances, violations,
+    Unrepairable, check_contradictions, parse_constraints, project_distances, violations,
 )
+from matwidgets.engine.design_species import SoftSpecies
 from matwidgets.engine.models import Potential, load_model
 from matwidgets.engine.models.base import EV_PER_A3_TO_GPA
 from matwidgets.engine.models.committee import Committee
@@ -138,7 +139,9 @@ class _Run:
         self.r0 = structure.cart_coords.copy()
         self.length = abs(np.linalg.det(self.cell0)) ** (1 / 3)  # Å per unit strain
         self.is_committee = isinstance(self.model, Committee)
-        self._species_setup(species)
+        self.use_species = "species" in variables
+        self.sp = SoftSpecies(self.symbols0, species, self.rng, float(anneal[1]))
+        self.can_change_species = self.use_species and self.sp.can_change
         self.c = parse_constraints(constraints, structure)
         check_contradictions(self.c, structure, variables, self.can_change_species)
         self._check_model()
@@ -146,32 +149,6 @@ class _Run:
         self.e0 = None
 
     # ---- setup ---------------------------------------------------------------------------
-    def _species_setup(self, species):
-        from pymatgen.core import Element
-
-        self.use_species = "species" in self.variables
-        if species is None:
-            species = sorted(set(self.symbols0), key=lambda s: Element(s).Z)
-        if isinstance(species, dict):
-            per_site = [list(species.get(s, [s])) for s in self.symbols0]
-        else:
-            per_site = [list(species) for _ in self.symbols0]
-        try:
-            allowed = sorted({e for site in per_site for e in site} | set(self.symbols0), key=lambda s: Element(s).Z)
-        except ValueError as err:
-            raise ValueError(f"species: {err}") from None
-        self.allowed = allowed
-        self.allowed_z = torch.tensor([Element(s).Z for s in allowed])
-        mask = np.zeros((len(self.symbols0), len(allowed)), dtype=bool)
-        for i, site in enumerate(per_site):
-            mask[i, [allowed.index(e) for e in site]] = True
-        start = np.array([[e == s for e in allowed] for s in self.symbols0])
-        mask |= start  # a site may always keep its starting element
-        self.mask = mask
-        self.can_change_species = self.use_species and bool((mask.sum(1) > 1).any())
-        # logits: the starting species favoured, plus a little noise to break ties between equal sites
-        self.theta0 = np.where(mask, 2.0 * start + 0.01 * self.rng.standard_normal(mask.shape), -np.inf)
-
     def _check_model(self):
         m, obj = self.model, self.objective
         if obj == "target_magmom":
@@ -196,12 +173,12 @@ class _Run:
             if self.hull is None:
                 raise ValueError("e_above_hull needs hull= (a HullResult from hull_for)")
             hull_els = {e.symbol for e in self.hull.phase_diagram.elements}
-            missing = sorted(set(self.allowed if self.use_species else self.symbols0) - hull_els)
+            missing = sorted(set(self.sp.allowed if self.use_species else self.symbols0) - hull_els)
             if missing:
                 raise ValueError(f"e_above_hull: the hull has no {missing}")
 
     def _references(self, references):
-        els = self.allowed if self.use_species else sorted(set(self.symbols0))
+        els = self.sp.allowed if self.use_species else sorted(set(self.symbols0))
         if references is None:
             from matwidgets.engine.hull import elemental_references
 
@@ -209,43 +186,21 @@ class _Run:
         missing = [e for e in els if e not in references]
         if missing:
             raise ValueError(f"min_formation_energy: references lack {missing}")
-        return torch.tensor([float(references[e]) for e in self.allowed], dtype=torch.float64)
+        return torch.tensor([float(references[e]) for e in self.sp.allowed], dtype=torch.float64)
 
     # ---- evaluation ------------------------------------------------------------------------
-    def hard(self, w: np.ndarray) -> list[str]:
-        """Hard species from soft weights: the rounded total composition, given to the largest weights."""
-        n = len(w)
-        total = w.sum(0)
-        quota = np.floor(total).astype(int)
-        for k in np.argsort(-(total - quota))[: n - quota.sum()]:
-            quota[k] += 1
-        out = [None] * n
-        for flat in np.argsort(-w, axis=None):
-            i, k = divmod(int(flat), w.shape[1])
-            if out[i] is None and quota[k] > 0 and self.mask[i, k]:
-                out[i], quota[k] = k, quota[k] - 1
-        return [self.allowed[k if k is not None else int(np.argmax(w[i]))] for i, k in enumerate(out)]
-
-    def weights(self, theta: torch.Tensor, temp: float | None) -> torch.Tensor:
-        if temp is None:  # one-hot of the hardened species; the gradient passes straight through the softmax
-            soft = torch.softmax(theta / self.anneal[1], dim=1)
-            sym = self.hard(soft.detach().numpy())
-            one_hot = torch.tensor([[float(e == s) for e in self.allowed] for s in sym], dtype=torch.float64)
-            return one_hot + (soft - soft.detach())
-        return torch.softmax(theta / temp, dim=1)
-
     def evaluate(self, r_ref: np.ndarray, E: np.ndarray, theta: np.ndarray, temp: float | None):
         D = np.eye(3) + E
         pos, cell = r_ref @ D, self.cell0 @ D
         th = torch.tensor(theta, requires_grad=self.use_species)
-        W = self.weights(th, temp) if self.use_species else None
-        symbols = self.hard(W.detach().numpy()) if self.use_species else self.symbols0
-        numbers = torch.tensor([self.allowed_z[self.allowed.index(s)] for s in symbols]) if self.use_species else self.batch0.numbers
+        W = self.sp.weights(th, temp) if self.use_species else None
+        symbols = self.sp.hard(W.detach().numpy()) if self.use_species else self.symbols0
+        numbers = torch.tensor([self.sp.allowed_z[self.sp.allowed.index(s)] for s in symbols]) if self.use_species else self.batch0.numbers
         batch = AtomsBatch(torch.tensor(pos), torch.tensor(cell)[None], numbers, self.batch0.pbc, self.batch0.system_idx)
         members = list(self.model.members) if self.is_committee else [self.model]
         kw: dict[str, Any] = {"stress": self.pbc}
         if W is not None:
-            kw["species_weights"] = (self.allowed_z, W)
+            kw["species_weights"] = (self.sp.allowed_z, W)
         outs = [m.compute(batch, forces=True, **kw) for m in members]
         n = len(pos)
         vol = abs(np.linalg.det(cell))
@@ -268,7 +223,7 @@ class _Run:
             surrogate = value + (g_e.detach() * (e_m - e_m.detach())).sum()
             (g_th,) = torch.autograd.grad(surrogate, th, allow_unused=True) if surrogate.requires_grad else (None,)
             g_th = np.zeros_like(theta) if g_th is None else np.nan_to_num(g_th.numpy())
-            grads["species"] = np.where(self.mask, g_th, 0.0)
+            grads["species"] = np.where(self.sp.mask, g_th, 0.0)
         e_mean = float(e_m.detach().mean()) / n
         extras = {"energy": e_mean, "volume": vol}
         if self.pbc:
@@ -305,7 +260,7 @@ class _Run:
         if obj == "e_above_hull":
             from pymatgen.core import Composition
 
-            symbols = self.hard(W.detach().numpy()) if W is not None else self.symbols0
+            symbols = self.sp.hard(W.detach().numpy()) if W is not None else self.symbols0
             e_hull = self.hull.phase_diagram.get_hull_energy_per_atom(Composition("".join(symbols)))
             return e / n - float(e_hull)
         if obj == "target_pressure":
@@ -322,7 +277,7 @@ class _Run:
         return -std * torch.exp(-(per.mean() - self.e0) / self.kT)
 
     def _hard_counts(self) -> torch.Tensor:
-        return torch.tensor([self.symbols0.count(e) for e in self.allowed], dtype=torch.float64)
+        return torch.tensor([self.symbols0.count(e) for e in self.sp.allowed], dtype=torch.float64)
 
     # ---- the loop --------------------------------------------------------------------------
     def temperature(self, k: int) -> float | None:
@@ -336,7 +291,7 @@ class _Run:
     def iterate(self) -> Iterator[DesignStep]:
         from pymatgen.core import Lattice, Structure
 
-        r_ref, E, theta = self.r0.copy(), np.zeros((3, 3)), self.theta0.copy()
+        r_ref, E, theta = self.r0.copy(), np.zeros((3, 3)), self.sp.theta0.copy()
         adam = {k: (0.0, 0.0) for k in VARIABLES}
         last = None
         for k in range(self.steps + 1):
@@ -412,11 +367,11 @@ class _Run:
         if self.use_species:
             # logits move by species_step * T: the weights softmax(logits / T) change at the same pace as T falls
             lr = self.species_step * (self.temperature(k) or self.anneal[1])
-            new = theta + np.where(self.mask, self.step("species", grads["species"], k, adam, lr), 0.0)
+            new = theta + np.where(self.sp.mask, self.step("species", grads["species"], k, adam, lr), 0.0)
             if sym is not None:
-                new = np.where(self.mask, sym.sites(np.where(self.mask, new, 0.0)), -np.inf)
+                new = np.where(self.sp.mask, sym.sites(np.where(self.sp.mask, new, 0.0)), -np.inf)
             if c.charge_neutral:
-                new = self.neutral(new, theta, symbols, self.temperature(k + 1) or self.anneal[1])
+                new = self.sp.neutral(new, theta, symbols, self.temperature(k + 1) or self.anneal[1])
             theta = new
         dmin = c.min_distances(symbols)
         if dmin.any():
@@ -424,25 +379,3 @@ class _Run:
             pos = project_distances(r_ref @ D, self.cell0 @ D, dmin, c.fixed)
             r_ref = pos @ np.linalg.inv(D)
         return r_ref, E, theta
-
-    def neutral(self, new: np.ndarray, old: np.ndarray, symbols: list[str], temp: float) -> np.ndarray:
-        """Project species logits onto charge-neutral hard species (per-site masks).
-
-        A site whose new element alone breaks neutrality (``symbols`` with that one site
-        changed cannot be balanced) loses that element from its mask for the rest of the run;
-        if the changes are neutral one by one but not together, the species step is rejected.
-        """
-        for _ in range(len(symbols) * len(self.allowed)):
-            hard = self.hard(torch.softmax(torch.tensor(new) / temp, 1).numpy())
-            if is_charge_neutral(hard):
-                return new
-            masked = False
-            for i in (i for i in range(len(hard)) if hard[i] != symbols[i]):
-                if not is_charge_neutral(symbols[:i] + [hard[i]] + symbols[i + 1:]):
-                    k = self.allowed.index(hard[i])
-                    self.mask[i, k], new[i, k] = False, -np.inf
-                    masked = True
-            if not masked:
-                break
-        return old  # projection by rejection: species stay where they were neutral
-
