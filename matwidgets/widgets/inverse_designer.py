@@ -146,9 +146,11 @@ class InverseDesigner(W.VBox):
             return self.job
         kwargs = self.design_kwargs()
         gen = gradient_design(self.structure0, **kwargs)
-        first = next(gen)  # runs the checks (and step 0) now, so bad settings fail on the button, not in the job
         self.history, self.relaxed = [], None
-        self._on_steps(None, [first])
+        if not (kwargs["objective"] == "min_formation_energy" and kwargs.get("references") is None):
+            # run the checks (and step 0) now, so bad settings fail on the button, not in the job; but
+            # relaxing the elemental references (tens of seconds) stays off the kernel thread
+            self._on_steps(None, [next(gen)])
 
         def steps():
             yield from gen
@@ -241,10 +243,16 @@ class InverseDesigner(W.VBox):
         if job is not self.job:
             return
         self.view.flush()
-        last = self.history[-1]
         if job.status == "error":
             show_error(self.status, self.errors, "design failed", job.error, job.error_traceback)
-        elif "stopped" in last.extras:
+            self._sync()
+            return
+        if not self.history:  # stopped before the first step came back
+            self.status.value = job.status
+            self._sync()
+            return
+        last = self.history[-1]
+        if "stopped" in last.extras:
             self.status.value = f"<b style='color:#b60'>{html.escape(last.extras['stopped'])}</b> (last valid structure kept)"
         else:
             self.status.value = f"{job.status}: {last.step} steps, objective {self.history[0].objective:.5g} → {last.objective:.5g}"

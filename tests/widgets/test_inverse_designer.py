@@ -118,3 +118,14 @@ def test_add_to_a_hull_explorer():
     assert job.wait(60) and job.status == "done"
     added = ex.added[-1]["entry"]
     assert added in ex.result.entries and len(added.structure) == len(ideal)
+
+
+def test_a_run_that_cannot_stay_valid_says_so_and_keeps_the_last_valid_step():
+    start = fcc(rattle=0.0)
+    d = start.distance_matrix + 10 * np.eye(len(start))
+    j = int(np.argmin(d[0]))
+    w = mw.InverseDesigner(start, model=mw.LennardJones(cutoff=RC), objective="target_volume", target=0.7 * start.volume,
+                           method="fgsm", variables=("cell",), constraints={"min_distance": d[0, j] - 0.05, "fixed": [0, j]})
+    assert w.start().wait(60)
+    assert "could not be made valid" in w.status.value and "last valid structure kept" in w.status.value
+    assert w.history[-1].valid and w.history[-1].structure.get_distance(0, j) >= d[0, j] - 0.05 - 1e-9
