@@ -65,9 +65,9 @@ class InverseDesigner(W.VBox):
         self.step_size = W.BoundedFloatText(value=step_size, min=1e-6, max=1.0, step=0.005, description="step (Å)",
                                             layout=W.Layout(width="180px"))
         md = cons.get("min_distance")
-        self.min_distance = W.FloatText(value=md if isinstance(md, (int, float)) else 0.0, description="d_min (Å)",
+        self.min_distance = W.FloatText(value=float(md) if isinstance(md, (int, float)) else 0.0, description="d_min (Å)",
                                         layout=W.Layout(width="180px"))
-        self.covalent = W.Checkbox(value=md == "covalent", description="d_min: covalent")
+        self.covalent = W.Checkbox(value=isinstance(md, str) and md == "covalent", description="d_min: covalent")
         lo, hi = cons.get("volume", (0.0, 0.0))
         self.volume_lo = W.FloatText(value=lo, description="V min", layout=W.Layout(width="160px"))
         self.volume_hi = W.FloatText(value=hi, description="V max", layout=W.Layout(width="160px"))
