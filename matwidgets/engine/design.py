@@ -201,7 +201,10 @@ class _Run:
         kw: dict[str, Any] = {"stress": self.pbc}
         if W is not None:
             kw["species_weights"] = (self.sp.allowed_z, W)
-        outs = [m.compute(batch, forces=True, **kw) for m in members]
+        # outputs to CPU float64 (a differentiable copy: the species gradient still reaches W), so the
+        # objective, references and numpy bookkeeping never mix devices
+        outs = [{k: v.to("cpu", torch.float64) for k, v in m.compute(batch, forces=True, **kw).items() if torch.is_tensor(v)}
+                for m in members]
         n = len(pos)
         vol = abs(np.linalg.det(cell))
         e_m = torch.stack([o["energy"][0].to(torch.float64) for o in outs])  # [n_members] eV, graph to W
