@@ -36,6 +36,9 @@ _EXPORTS = {
     "Prediction": "matwidgets.engine.predict",
     "predict": "matwidgets.engine.predict",
     "iter_screen": "matwidgets.engine.screen",
+    "DesignStep": "matwidgets.engine.design",
+    "gradient_design": "matwidgets.engine.design",
+    "InverseDesigner": "matwidgets.widgets.inverse_designer",
     "screen": "matwidgets.engine.screen",
     "set_threads": "matwidgets.engine.threads",
     "InvalidChemsysError": "matwidgets.errors",
@@ -94,6 +97,7 @@ def _jupyter_server_extension_points() -> list[dict]:
 
 if TYPE_CHECKING:  # for editors and type checkers: the same names, imported eagerly
     from matwidgets.engine.atoms import AtomsBatch, read_structure  # noqa: F401
+    from matwidgets.engine.design import DesignStep, gradient_design  # noqa: F401
     from matwidgets.engine.dynamics import MDControl, MDFrame, SimulationError, run_md  # noqa: F401
     from matwidgets.engine.explain import Attribution, explain  # noqa: F401
     from matwidgets.engine.hull import HullResult, hull_for  # noqa: F401
@@ -107,6 +111,7 @@ if TYPE_CHECKING:  # for editors and type checkers: the same names, imported eag
     from matwidgets.errors import InvalidChemsysError, InvalidStructureError, ModelUnavailableError  # noqa: F401
     from matwidgets.notebook import notebook_mode  # noqa: F401
     from matwidgets.widgets.hull_explorer import HullExplorer  # noqa: F401
+    from matwidgets.widgets.inverse_designer import InverseDesigner  # noqa: F401
     from matwidgets.widgets.md_player import MDPlayer  # noqa: F401
     from matwidgets.widgets.periodic_table import PeriodicTable  # noqa: F401
     from matwidgets.widgets.property_panel import PropertyPanel  # noqa: F401

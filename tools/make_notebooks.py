@@ -178,6 +178,56 @@ NOTEBOOKS: dict[str, list[tuple[str, str]]] = {
                "relaxes hull candidates on the cluster; on a GPU cluster start one worker per GPU."),
         ("code", "client.close()\ncluster.close()"),
     ],
+    "06_inverse_design.ipynb": [
+        ("md", "# Inverse design by gradients\n\n"
+               "The fast gradient sign method (FGSM) of adversarial machine learning, turned around: the gradient of a "
+               "model's prediction tells how to move atoms, strain the cell or change species. Downhill in energy leads to "
+               "more stable structures; uphill is an attack on a structure's stability; uphill in the disagreement of a "
+               "committee of models finds where a potential is weak (Schwalbe-Koda, Tan and Gómez-Bombarelli, "
+               "Nat. Commun. 2021). `mw.gradient_design` yields one `DesignStep` per step; every step is projected back "
+               "onto the constraints."),
+        ("code", "import numpy as np\nimport matwidgets as mw\nfrom pymatgen.core import Lattice, Structure\n\n"
+                 "# a Lennard-Jones fcc crystal (epsilon = sigma = 1), rattled\n"
+                 "fcc = Structure(Lattice.cubic(1.55), [\"Ar\"] * 4, [[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]])\n"
+                 "fcc.make_supercell(2)\nrng = np.random.default_rng(0)\n"
+                 "rattled = Structure(fcc.lattice, fcc.species, fcc.cart_coords + rng.normal(0, 0.05, (32, 3)), coords_are_cartesian=True)\n"
+                 "lj = mw.LennardJones(cutoff=2.5)\n\n"
+                 "steps = list(mw.gradient_design(rattled, lj, \"min_energy\", steps=200, method=\"adam\", variables=(\"positions\", \"cell\")))\n"
+                 "print(f\"E: {steps[0].objective:.4f} -> {steps[-1].objective:.4f} eV/atom, |grad| {steps[-1].grad_norm:.1e}\")"),
+        ("md", "## An attack on stability\n\n"
+               "FGSM ascent: each step moves every coordinate by `step_size` Å along the sign of the energy gradient, so "
+               "to first order the energy rises by step_size × ‖∇E‖₁. PGD keeps the atoms inside a ball of `epsilon` Å "
+               "around the start; the constraints keep atoms apart, fix atoms and bound the volume."),
+        ("code", "attack = list(mw.gradient_design(fcc, lj, \"max_energy\", steps=30, step_size=0.01, method=\"pgd\", epsilon=0.1,\n"
+                 "                                 constraints={\"min_distance\": 0.95, \"fixed\": [0]}, variables=(\"positions\",)))\n"
+                 "print(f\"E: {attack[0].extras['energy']:.3f} -> {attack[-1].extras['energy']:.3f} eV/atom; \"\n"
+                 "      f\"all valid: {all(st.valid for st in attack)}\")"),
+        ("md", "## The widget\n\n"
+               "`InverseDesigner` picks the objective, variables, constraints and method; **Start** runs the design in the "
+               "background, the view follows it and the trace plots the objective; the slider scrubs through the steps. "
+               "**Relax result** relaxes the step shown, **Export CIF** writes it, **Add to hull** puts it on a "
+               "`HullExplorer` given as `hull=`."),
+        ("code", "designer = mw.InverseDesigner(rattled, model=lj, objective=\"min_energy\", method=\"adam\", steps=100)\ndesigner"),
+        ("code", "job = designer.start()\nawait job.wait_async()\ndesigner.rows()"),
+        ("md", "## Soft species with CHGNet\n\n"
+               "With `\"species\"` among the variables each site holds soft weights over its allowed elements, annealed to "
+               "one-hot. Which alkali halide has the lowest formation energy? Start from NaCl, allow K on the Na sites and "
+               "Br on the Cl sites, keep charge neutrality, and follow the formation energy downhill (the references are "
+               "CHGNet's relaxed elements, as on its convex hull)."),
+        ("code", "from matwidgets.engine.hull import elemental_references\n\n"
+                 "nacl = Structure.from_spacegroup(\"Fm-3m\", Lattice.cubic(5.69), [\"Na\", \"Cl\"], [[0, 0, 0], [0.5, 0.5, 0.5]])\n"
+                 "refs = elemental_references([\"Na\", \"K\", \"Cl\", \"Br\"], \"chgnet\")\n"
+                 "run = list(mw.gradient_design(nacl, \"chgnet\", \"min_formation_energy\", steps=40, method=\"adam\", references=refs,\n"
+                 "                              variables=(\"species\", \"positions\", \"cell\"), species={\"Na\": [\"Na\", \"K\"], \"Cl\": [\"Cl\", \"Br\"]},\n"
+                 "                              constraints={\"charge_neutral\": True, \"min_distance\": \"covalent\"}, seed=0))\n"
+                 "for st in run[::10]:\n"
+                 "    print(st.step, st.structure.composition.reduced_formula, f\"E_form = {st.objective:.3f} eV/atom\")"),
+        ("md", "It ends at KCl, whose experimental formation enthalpy (−2.26 eV/atom) is indeed lower than NaCl's "
+               "(−2.13 eV/atom).\n\n"
+               "Try next: `objective=\"max_uncertainty\"` with a committee, `mw.load_model([\"chgnet\", \"chgnet-0.2.0\"])`, "
+               "finds configurations the two versions disagree on; `constraints={\"keep_symmetry\": True}` keeps the "
+               "space group."),
+    ],
 }
 
 

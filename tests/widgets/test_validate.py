@@ -25,6 +25,7 @@ MAKE = {
     "MDPlayer": lambda **kw: mw.MDPlayer(nacl(), model=LJ, **kw),
     "ShapView": lambda **kw: mw.ShapView(nacl(), model=LJ, autostart=False, **kw),
     "HullExplorer": lambda **kw: mw.HullExplorer("Li-Fe-O", model=LJ, **kw),
+    "InverseDesigner": lambda **kw: mw.InverseDesigner(nacl(), model=LJ, **kw),
 }
 
 
