@@ -4,13 +4,13 @@ from matwidgets.engine.atoms import AtomsBatch, read_structure
 from matwidgets.engine.explain import Attribution, explain
 from matwidgets.engine.hull import HullResult, hull_for
 from matwidgets.engine.dynamics import MDControl, MDFrame, SimulationError, run_md
-from matwidgets.engine.models import Potential, load_model
+from matwidgets.engine.models import ModelCard, Potential, list_models, load_model
 from matwidgets.engine.models.pair import LennardJones, Morse
 from matwidgets.engine.models.schnet import SchNet
 from matwidgets.engine.optimize import RelaxResult, relax
 from matwidgets.engine.predict import Prediction, predict
 from matwidgets.engine.screen import iter_screen, screen
-from matwidgets.errors import InvalidChemsysError, InvalidStructureError
+from matwidgets.errors import InvalidChemsysError, InvalidStructureError, ModelUnavailableError
 from matwidgets.notebook import notebook_mode
 from matwidgets.widgets.hull_explorer import HullExplorer
 from matwidgets.widgets.md_player import MDPlayer
@@ -45,6 +45,8 @@ __all__ = [
     "MDControl",
     "MDFrame",
     "MDPlayer",
+    "ModelCard",
+    "ModelUnavailableError",
     "Morse",
     "Potential",
     "PeriodicTable",
@@ -59,6 +61,7 @@ __all__ = [
     "explain",
     "hull_for",
     "iter_screen",
+    "list_models",
     "load_model",
     "notebook_mode",
     "predict",

@@ -1,4 +1,4 @@
-"""Typed errors raised on bad input. Both are ValueErrors, so generic handlers still work."""
+"""Typed errors raised on bad input. All are ValueErrors, so generic handlers still work."""
 
 
 class InvalidStructureError(ValueError):
@@ -7,3 +7,7 @@ class InvalidStructureError(ValueError):
 
 class InvalidChemsysError(ValueError):
     """A chemical system such as "Li-Xx-O" names an unknown element or nothing at all."""
+
+
+class ModelUnavailableError(ValueError):
+    """A model name is known but its weights cannot be had offline (they ship in no installed wheel)."""

@@ -107,10 +107,15 @@ def _predict_batch(batch: AtomsBatch, model: Potential) -> list[Prediction]:
     res = model.compute(batch, forces=True, stress=any(periodic))
     counts = batch.counts.tolist()
     np_res = {k: v.detach().cpu().double().numpy() for k, v in res.items()}
-    per_atom = {k: np.split(v, np.cumsum(counts)[:-1]) for k, v in np_res.items() if k in ("forces", "atom_energies", "magmoms")}
+    per_atom = {k: np.split(v, np.cumsum(counts)[:-1]) for k, v in np_res.items() if k in ("forces", "atom_energies", "magmoms", "forces_std")}
     preds = []
     for k, n in enumerate(counts):
         e = float(np_res["energy"][k])
+        extras = {} if periodic[k] else {"note": NO_STRESS}
+        if "energy_std" in np_res:  # a Committee: the members' disagreement (eV/atom, and eV/Å per atom)
+            extras["energy_std"] = float(np_res["energy_std"][k])
+        if "forces_std" in per_atom:
+            extras["forces_std"] = per_atom["forces_std"][k]
         preds.append(
             Prediction(
                 energy=e,
@@ -119,7 +124,7 @@ def _predict_batch(batch: AtomsBatch, model: Potential) -> list[Prediction]:
                 stress=np_res["stress"][k] if periodic[k] else None,
                 atom_energies=per_atom["atom_energies"][k],
                 magmoms=per_atom["magmoms"][k] if "magmoms" in per_atom else None,
-                extras={} if periodic[k] else {"note": NO_STRESS},
+                extras=extras,
             )
         )
     return preds

@@ -12,7 +12,10 @@ so every model written as an energy gets exact, consistent forces and stress.
 from __future__ import annotations
 
 import hashlib
+import os
+import tempfile
 from collections.abc import Callable
+from typing import Any
 
 import torch
 
@@ -20,6 +23,8 @@ from matwidgets.engine.atoms import AtomsBatch
 from matwidgets.engine.neighbors import Edges, edge_vectors, neighbor_list
 
 EV_PER_A3_TO_GPA = 160.21766208
+FORMAT = "matwidgets-potential/2"  # what Potential.save writes
+OLD_FORMATS = ("matwidgets-potential/1",)  # SchNet-only checkpoints from before engine v2
 
 
 def weights_hash(module: torch.nn.Module) -> str:
@@ -43,6 +48,8 @@ class Potential(torch.nn.Module):
     """
 
     name: str = "potential"
+    family: str = "potential"  # the key load_model(path) dispatches on ("chgnet", "sevennet", "schnet", ...)
+    tag: str | None = None  # a free label saved with the weights (e.g. what it was fine-tuned on)
     cutoff: float = 5.0
     has_magmoms: bool = False
     max_z: int = 118
@@ -65,6 +72,44 @@ class Potential(torch.nn.Module):
     def model_id(self) -> str:
         """Identifies the model and its weights (a cache key): different weights never share one."""
         return f"{self.name}-{weights_hash(self)}"
+
+    # ---- save / load ------------------------------------------------------------------
+
+    def get_config(self) -> dict[str, Any]:
+        """JSON-able kwargs such that ``type(self).from_config(config)`` rebuilds this architecture (weights excluded)."""
+        raise NotImplementedError(f"{type(self).__name__} does not define get_config(), so it cannot be saved")
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Potential:
+        """A model with the architecture ``config`` describes (weights as the constructor makes them)."""
+        return cls(**config)
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write a checkpoint that ``load_model(path)`` reads, atomically (a crash never leaves half a file).
+
+        The file is ``torch.save`` of {"format": "matwidgets-potential/2", "family", "config",
+        "state_dict", "tag"}: plain containers and tensors only, so it loads with weights_only=True.
+        """
+        path = os.fspath(path)
+        state = {"format": FORMAT, "family": self.family, "config": self.get_config(), "state_dict": self.state_dict(), "tag": self.tag}
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), suffix=".tmp")
+        os.close(fd)
+        try:
+            torch.save(state, tmp)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+
+    def parameter_groups(self) -> dict[str, list[torch.nn.Parameter]]:
+        """Named groups of parameters, in order: "embedding", "interaction.0", ..., "readout", "atom_refs".
+
+        Every parameter appears in exactly one group, so freeze presets can be defined by group
+        name once for all families. This default puts everything in "readout"; message-passing
+        families override it.
+        """
+        params = list(self.parameters())
+        return {"readout": params} if params else {}
 
     def energies(self, batch: AtomsBatch, vectors: torch.Tensor, edges: Edges) -> torch.Tensor:
         """[n_atoms] atom energies in eV from [n_edges, 3] edge vectors."""
@@ -121,3 +166,44 @@ class Potential(torch.nn.Module):
                 volume = torch.linalg.det(batch.cell).abs()[:, None, None]
                 out["stress"] = keep(grads[-1] / volume * EV_PER_A3_TO_GPA)
         return out
+
+
+def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """The dict saved by ``Potential.save``, validated; ValueError naming the path otherwise.
+
+    Old SchNet checkpoints ("matwidgets-potential/1") come back with family "schnet". A
+    missing, truncated or corrupt file, a foreign torch checkpoint (a bare state_dict, a
+    chgnet or sevenn checkpoint) or anything that is not a matwidgets checkpoint raises
+    ValueError, never torch's UnpicklingError / RuntimeError / KeyError.
+    """
+    path = os.fspath(path)
+    expected = f"expected a matwidgets checkpoint written by Potential.save (format {FORMAT!r})"
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001
+        # torch.load raises whatever its unpickler trips on: UnpicklingError for foreign
+        # checkpoints holding classes (weights_only refuses them), RuntimeError/EOFError for
+        # truncated zips, and KeyError/IndexError/struct.error for corrupt bytes
+        if type(err).__name__ == "UnpicklingError":  # torch's hint (weights_only=False) is not for us
+            why = "it holds pickled Python objects, as other packages' checkpoints do, or corrupt bytes"
+        else:
+            first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+            why = f"{type(err).__name__}: {first[:200]}" if first else type(err).__name__
+        raise ValueError(f"{path} cannot be read as a checkpoint ({why}); {expected}") from None
+    if not isinstance(state, dict) or "format" not in state:
+        if isinstance(state, dict) and state and all(isinstance(v, torch.Tensor) for v in state.values()):
+            what = "a bare state_dict"
+        elif isinstance(state, dict):
+            what = f"a dict with keys {sorted(map(str, state))[:6]}, perhaps another package's checkpoint"
+        else:
+            what = type(state).__name__
+        raise ValueError(f"{path} is not a matwidgets checkpoint (it holds {what}); {expected}")
+    fmt = state.get("format")
+    if fmt in OLD_FORMATS:
+        state = {"format": fmt, "family": "schnet", "config": state.get("config"), "state_dict": state.get("state_dict"), "tag": state.get("tag")}
+    elif fmt != FORMAT:
+        raise ValueError(f"{path} is not a matwidgets checkpoint: format {fmt!r}; {expected}")
+    missing = [k for k in ("family", "config", "state_dict") if not isinstance(state.get(k), (str, dict))]
+    if missing or not isinstance(state["family"], str) or not isinstance(state["config"], dict) or not isinstance(state["state_dict"], dict):
+        raise ValueError(f"{path} is not a matwidgets checkpoint: family, config or state_dict missing or malformed; {expected}")
+    return state

@@ -31,12 +31,16 @@ class LennardJones(PairPotential):
     """phi(r) = 4 eps [(sigma/r)^12 - (sigma/r)^6] - phi(rc), zero beyond rc (default 3 sigma)."""
 
     name = "lj"
+    family = "lj"
 
     def __init__(self, epsilon: float = 1.0, sigma: float = 1.0, cutoff: float | None = None):
         super().__init__()
         self.epsilon, self.sigma = float(epsilon), float(sigma)
         self.cutoff = float(cutoff) if cutoff is not None else 3.0 * self.sigma
         self.register_buffer("_dtype_anchor", torch.zeros((), dtype=torch.float64))
+
+    def get_config(self) -> dict:
+        return {"epsilon": self.epsilon, "sigma": self.sigma, "cutoff": self.cutoff}
 
     @property
     def model_id(self) -> str:
@@ -54,13 +58,18 @@ class Morse(PairPotential):
     """phi(r) = eps [e^{-2 rho0 (r/r0 - 1)} - 2 e^{-rho0 (r/r0 - 1)}] * fcut(r)."""
 
     name = "morse"
+    family = "morse"
 
     def __init__(self, epsilon: float = 1.0, r0: float = 1.0, rho0: float = 6.0, rcut1: float = 1.9, rcut2: float = 2.7):
         super().__init__()
         self.epsilon, self.r0, self.rho0 = float(epsilon), float(r0), float(rho0)
+        self._rcut_factors = (float(rcut1), float(rcut2))  # as given (in units of r0), for get_config
         self.rcut1, self.rcut2 = float(rcut1) * self.r0, float(rcut2) * self.r0
         self.cutoff = self.rcut2
         self.register_buffer("_dtype_anchor", torch.zeros((), dtype=torch.float64))
+
+    def get_config(self) -> dict:
+        return {"epsilon": self.epsilon, "r0": self.r0, "rho0": self.rho0, "rcut1": self._rcut_factors[0], "rcut2": self._rcut_factors[1]}
 
     @property
     def model_id(self) -> str:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 
 import torch
 from torch import nn
@@ -18,8 +17,6 @@ from torch import nn
 from matwidgets.engine.atoms import AtomsBatch
 from matwidgets.engine.models.base import Potential
 from matwidgets.engine.neighbors import Edges
-
-FORMAT = "matwidgets-potential/1"
 
 
 def shifted_softplus(x: torch.Tensor) -> torch.Tensor:
@@ -55,6 +52,7 @@ class SchNet(Potential):
     """
 
     name = "schnet"
+    family = "schnet"
 
     def __init__(self, cutoff: float = 5.0, n_features: int = 64, n_interactions: int = 3, n_rbf: int = 32, max_z: int = 100):
         super().__init__()
@@ -92,26 +90,24 @@ class SchNet(Potential):
         e = self.scale * self.head(x).squeeze(-1) + self.atom_refs[batch.numbers]  # [n_atoms]
         return e if mask is None else e * mask
 
-    def save(self, path: str | os.PathLike) -> None:
-        """Write a checkpoint that ``load_model(path)`` reads (written atomically)."""
-        path = os.fspath(path)
-        state = {"format": FORMAT, "class": type(self).__name__, "config": self.config, "tag": self.tag, "state_dict": self.state_dict()}
-        directory = os.path.dirname(os.path.abspath(path))
-        fd, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp")
-        os.close(fd)
-        try:
-            torch.save(state, tmp)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
+    def get_config(self) -> dict:
+        return dict(self.config)
+
+    def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
+        """embedding, one group per interaction layer, readout (head and scale), atom_refs."""
+        groups = {"embedding": list(self.embedding.parameters())}
+        for k, layer in enumerate(self.interactions):
+            groups[f"interaction.{k}"] = list(layer.parameters())
+        groups["readout"] = [*self.head.parameters(), self.scale]
+        groups["atom_refs"] = [self.atom_refs]
+        return groups
 
     @classmethod
     def load(cls, path: str | os.PathLike, device: str | None = None) -> SchNet:
-        state = torch.load(os.fspath(path), map_location="cpu", weights_only=True)
-        if not isinstance(state, dict) or state.get("format") != FORMAT:
-            raise ValueError(f"{path} is not a matwidgets checkpoint (saved by Potential.save)")
-        model = cls(**state["config"]).to(state["state_dict"]["atom_refs"].dtype)  # keep saved precision
-        model.load_state_dict(state["state_dict"])
-        model.tag = state.get("tag", os.path.basename(os.fspath(path)))
-        return model.to(device or "cpu")
+        """A SchNet checkpoint (either format); ``load_model(path)`` does the same for every family."""
+        from matwidgets.engine.models import load_checkpoint
+
+        model = load_checkpoint(path, device=device or "cpu")
+        if not isinstance(model, SchNet):
+            raise ValueError(f"{path} holds a {model.family} model, not a SchNet")
+        return model
