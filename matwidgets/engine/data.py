@@ -1,0 +1,304 @@
+"""Labelled structures for training: ``Dataset`` on torch_geometric.
+
+Units (checked on construction): energy in eV per structure, forces in eV/Å,
+stress in GPa (ASE sign), and any other property one scalar per structure
+(e.g. ``formation_enthalpy`` in eV/atom).
+
+Each item is a ``torch_geometric.data.Data`` with pos [n, 3] Å, z [n], cell
+[1, 3, 3] Å, pbc [1, 3], natoms [1] and the labels present (energy [1],
+forces [n, 3], stress [1, 3, 3], one [1] tensor per property); torch_geometric's
+``DataLoader`` collates them, and ``to_batch`` turns a collated batch back into
+the engine's ``AtomsBatch``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch_geometric.data import Data
+from torch_geometric.data import Dataset as PyGDataset
+
+from matwidgets.engine.atoms import AtomsBatch, _arrays_from, check_arrays
+from matwidgets.errors import InvalidStructureError
+
+MAX_ABS_ENERGY_PER_ATOM = 50.0  # eV/atom; larger totals are another unit (meV, kJ/mol, Ry of an all-electron code)
+MAX_ABS_FORCE = 50.0  # eV/Å
+MAX_ABS_STRESS = 1000.0  # GPa; kBar and Pa land far above
+ANIONS = ("O", "F", "Cl", "Br", "I", "S", "Se", "Te", "N", "P", "H", "C")  # most electronegative first is decided by X
+
+
+def _structure(item: Any):
+    """A pymatgen Structure (or Molecule) for ``item``."""
+    from pymatgen.core import Molecule, Structure
+
+    if isinstance(item, (Structure, Molecule)):
+        return item
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    from matwidgets.engine.atoms import read_structure
+
+    if isinstance(item, (str, os.PathLike)):
+        return read_structure(item)
+    return AseAtomsAdaptor.get_structure(item) if all(item.pbc) else AseAtomsAdaptor.get_molecule(item)
+
+
+def anion_family(structure) -> str:
+    """A chemical family by anion: "oxide", "fluoride", ..., or "intermetallic" (only metals).
+
+    The anion is the most electronegative non-metal present (Pauling X); compounds of
+    metals only, and elements, are "intermetallic".
+    """
+    names = {"O": "oxide", "F": "fluoride", "Cl": "chloride", "Br": "bromide", "I": "iodide", "S": "sulfide",
+             "Se": "selenide", "Te": "telluride", "N": "nitride", "P": "phosphide", "H": "hydride", "C": "carbide",
+             "B": "boride", "Si": "silicide", "As": "arsenide", "Sb": "antimonide"}
+    els = structure.composition.elements
+    if len(els) == 1:
+        return "intermetallic"
+    nonmetals = [e for e in els if e.symbol in names]
+    if not nonmetals:
+        return "intermetallic"
+    anion = max(nonmetals, key=lambda e: (e.X if e.X == e.X else 0.0))
+    return names[anion.symbol]
+
+
+class Dataset(PyGDataset):
+    """Structures with labels, validated.
+
+    Args:
+        structures: pymatgen Structures, ASE Atoms or file paths (one per item).
+        energy: [n] total energies in eV per structure.
+        forces: n arrays [n_atoms_k, 3] in eV/Å.
+        stress: [n, 3, 3] (or [n, 6] Voigt xx yy zz yz xz xy) in GPa.
+        check_units: set False to skip the order-of-magnitude checks (the NaN/shape checks stay).
+        **properties: name=[n] scalars, one per structure.
+
+    Raises ValueError naming the label and the item on: an empty dataset, mismatched
+    lengths, NaN/inf labels, wrong shapes, and values off by orders of magnitude.
+    """
+
+    def __init__(self, structures: Sequence[Any], energy=None, forces=None, stress=None, check_units: bool = True,
+                 **properties):
+        super().__init__(None)
+        if isinstance(structures, (str, os.PathLike)) or not hasattr(structures, "__len__"):
+            raise TypeError("Dataset takes a list of structures (use Dataset.from_file for a file)")
+        if len(structures) == 0:
+            raise ValueError("empty dataset: no structures given")
+        self.structures = [_structure(s) for s in structures]
+        n = len(self.structures)
+        self.natoms = np.array([len(s) for s in self.structures])
+        self.labels: dict[str, Any] = {}
+        arrays = []
+        for k, s in enumerate(self.structures):
+            try:
+                z, pos, cell, pbc = _arrays_from(s)
+                check_arrays(z, pos, cell, pbc)
+            except InvalidStructureError as err:
+                raise InvalidStructureError(f"structure {k}: {err}") from None
+            arrays.append((np.array(z), np.array(pos, float), np.array(cell, float), np.array(pbc, bool)))
+        self._arrays = arrays
+        if energy is not None:
+            self.labels["energy"] = self._scalar("energy", energy, n)
+        if forces is not None:
+            if len(forces) != n:
+                raise ValueError(f"forces: {len(forces)} entries for {n} structures (lengths must match)")
+            fs = []
+            for k, f in enumerate(forces):
+                f = np.asarray(f, float)
+                if f.shape != (self.natoms[k], 3):
+                    raise ValueError(f"forces of structure {k}: shape {f.shape}, expected ({self.natoms[k]}, 3) (eV/Å)")
+                if not np.isfinite(f).all():
+                    raise ValueError(f"forces of structure {k}: NaN or inf")
+                fs.append(f.copy())
+            self.labels["forces"] = fs
+        if stress is not None:
+            s = np.asarray(stress, float)
+            if s.ndim == 2 and s.shape == (n, 6):
+                xx, yy, zz, yz, xz, xy = s.T
+                s = np.stack([np.stack([xx, xy, xz], -1), np.stack([xy, yy, yz], -1), np.stack([xz, yz, zz], -1)], 1)
+            if s.shape != (n, 3, 3):
+                raise ValueError(f"stress: shape {s.shape}, expected ({n}, 3, 3) or ({n}, 6) in GPa")
+            bad = np.where(~np.isfinite(s).reshape(n, -1).all(1))[0]
+            if len(bad):
+                raise ValueError(f"stress: NaN or inf in structure {int(bad[0])}")
+            self.labels["stress"] = s
+        for name, values in properties.items():
+            self.labels[name] = self._scalar(name, values, n)
+        if check_units:
+            self._check_units()
+
+    # ---- validation ----------------------------------------------------------------------
+    @staticmethod
+    def _scalar(name: str, values, n: int) -> np.ndarray:
+        v = np.asarray(values, dtype=float)
+        if v.ndim != 1:
+            raise ValueError(f"{name}: expected one scalar per structure, got shape {v.shape}")
+        if len(v) != n:
+            raise ValueError(f"{name}: {len(v)} values for {n} structures (lengths must match)")
+        bad = np.where(~np.isfinite(v))[0]
+        if len(bad):
+            raise ValueError(f"{name}: NaN or inf at item {int(bad[0])} ({len(bad)} in all)")
+        return v
+
+    def _check_units(self) -> None:
+        hint = " (pass check_units=False if this is intended)"
+        if "energy" in self.labels:
+            e = self.labels["energy"]
+            per_atom = e / self.natoms
+            worst = int(np.argmax(np.abs(per_atom)))
+            if abs(per_atom[worst]) > MAX_ABS_ENERGY_PER_ATOM:
+                raise ValueError(f"energy: {per_atom[worst]:.3g} eV/atom for structure {worst}: expected eV per structure; "
+                                 f"is it in meV, kJ/mol or Rydberg?{hint}")
+            # per-atom labels given as totals: E stays flat while the size varies, E/N then scales as 1/N
+            if len(e) >= 4 and self.natoms.max() >= 2 * self.natoms.min() and np.abs(e).mean() > 0:
+                n = self.natoms.astype(float)
+                r_tot = np.corrcoef(n, np.abs(e))[0, 1] if np.std(e) > 0 else 0.0
+                r_per = np.corrcoef(n, np.abs(per_atom))[0, 1] if np.std(per_atom) > 0 else 0.0
+                if r_tot < 0.2 and r_per < -0.8:
+                    raise ValueError("energy: the values do not grow with the number of atoms; they look like eV/atom, "
+                                     f"but eV per structure is expected: multiply by the atom counts{hint}")
+        if "forces" in self.labels:
+            for k, f in enumerate(self.labels["forces"]):
+                if np.abs(f).max() > MAX_ABS_FORCE:
+                    raise ValueError(f"forces of structure {k}: |F| up to {np.abs(f).max():.3g}; expected eV/Å, "
+                                     f"are they in meV/Å, kcal/mol/Å or Hartree/Bohr?{hint}")
+        if "stress" in self.labels:
+            s = self.labels["stress"]
+            if np.abs(s).max() > MAX_ABS_STRESS:
+                raise ValueError(f"stress up to {np.abs(s).max():.3g}; expected GPa, is it in kBar, bar or Pa?{hint}")
+
+    # ---- constructors --------------------------------------------------------------------
+    @classmethod
+    def from_file(cls, path: str | os.PathLike, index: str | slice = ":", check_units: bool = True, **kw) -> Dataset:
+        """Read an extxyz file or an ASE database (.db/.json): energy, forces, stress from the
+        attached calculator results (ASE stores stress in eV/Å^3, converted to GPa) and every
+        scalar in ``atoms.info`` (or the row's key-value pairs) as a property present in all items."""
+        from ase.io import read
+
+        path = os.fspath(path)
+        if not os.path.exists(path):
+            raise FileNotFoundError(path)
+        images = read(path, index=index)
+        images = images if isinstance(images, list) else [images]
+        if not images:
+            raise ValueError(f"{path}: no structures")
+        energy, forces, stress = [], [], []
+        props: dict[str, list] = {}
+        for atoms in images:
+            calc = atoms.calc
+            res = getattr(calc, "results", {}) if calc is not None else {}
+            energy.append(res.get("energy", np.nan) if res.get("energy") is not None else np.nan)
+            forces.append(res.get("forces"))
+            st = res.get("stress")
+            if st is not None:
+                from ase.stress import voigt_6_to_full_3x3_stress
+
+                st = np.asarray(st, float)
+                st = voigt_6_to_full_3x3_stress(st) if st.shape == (6,) else st
+                stress.append(st * 160.21766208)
+            else:
+                stress.append(None)
+            for key, v in atoms.info.items():
+                if isinstance(v, (int, float, np.floating, np.integer)) and not isinstance(v, bool):
+                    props.setdefault(key, []).append(float(v))
+        n = len(images)
+        props = {k: v for k, v in props.items() if len(v) == n and k not in ("energy", "free_energy")}
+        kw = {**props, **kw}
+        return cls(images,
+                   energy=None if all(np.isnan(energy)) else energy,
+                   forces=None if any(f is None for f in forces) else forces,
+                   stress=None if any(s is None for s in stress) else stress,
+                   check_units=check_units, **kw)
+
+    def subset(self, indices: Sequence[int]) -> Dataset:
+        """A new Dataset with the given items (labels carried along, already validated)."""
+        idx = [int(i) for i in indices]
+        if not idx:
+            raise ValueError("empty subset")
+        new = Dataset.__new__(Dataset)
+        PyGDataset.__init__(new, None)
+        new.structures = [self.structures[i] for i in idx]
+        new.natoms = self.natoms[idx]
+        new._arrays = [self._arrays[i] for i in idx]
+        new.labels = {k: ([v[i] for i in idx] if isinstance(v, list) else v[idx]) for k, v in self.labels.items()}
+        return new
+
+    def split(self, fractions: float | Sequence[float] = 0.1, seed: int | None = 0) -> list[Dataset]:
+        """Random split: ``split(0.1)`` -> [90 %, 10 %]; ``split([0.8, 0.1, 0.1])`` -> three parts.
+
+        Every part gets at least one item (ValueError when there are too few)."""
+        fr = [1.0 - float(fractions), float(fractions)] if np.isscalar(fractions) else [float(f) for f in fractions]
+        if any(f <= 0 for f in fr) or abs(sum(fr) - 1.0) > 1e-6:
+            raise ValueError(f"split fractions must be positive and sum to 1 (or one fraction in (0, 1)): {fractions}")
+        n = len(self)
+        if n < len(fr):
+            raise ValueError(f"cannot split {n} items into {len(fr)} non-empty parts")
+        order = np.random.default_rng(seed).permutation(n)
+        sizes = np.maximum(1, np.round(np.array(fr) * n).astype(int))
+        sizes[np.argmax(sizes)] += n - sizes.sum()
+        cuts = np.cumsum(sizes)[:-1]
+        return [self.subset(part) for part in np.split(order, cuts)]
+
+    def groupby(self, key: str | Callable[[Any], Any] = "anion") -> dict[Any, Dataset]:
+        """Sub-datasets by a key: "anion" (``anion_family``), "chemsys", "formula", or a
+        function of the pymatgen structure."""
+        fn = {"anion": anion_family, "chemsys": lambda s: s.composition.chemical_system,
+              "formula": lambda s: s.composition.reduced_formula}.get(key, key) if isinstance(key, str) else key
+        if not callable(fn):
+            raise ValueError(f"groupby key {key!r}: use 'anion', 'chemsys', 'formula' or a function")
+        groups: dict[Any, list[int]] = {}
+        for i, s in enumerate(self.structures):
+            groups.setdefault(fn(s), []).append(i)
+        return {k: self.subset(v) for k, v in groups.items()}
+
+    # ---- torch_geometric protocol ----------------------------------------------------------
+    def len(self) -> int:
+        return len(self.structures)
+
+    def get(self, idx: int) -> Data:
+        z, pos, cell, pbc = self._arrays[idx]
+        d = Data(pos=torch.from_numpy(pos), z=torch.from_numpy(z).long(), cell=torch.from_numpy(cell)[None],
+                 pbc=torch.from_numpy(pbc)[None], natoms=torch.tensor([len(z)]), idx=torch.tensor([idx]))
+        for k, v in self.labels.items():
+            if k == "forces":
+                d.forces = torch.from_numpy(v[idx])
+            elif k == "stress":
+                d.stress = torch.from_numpy(v[idx])[None]
+            else:
+                d[k] = torch.tensor([v[idx]], dtype=torch.float64)
+        return d
+
+    def loader(self, batch_size: int = 16, shuffle: bool = False, seed: int | None = None):
+        """A torch_geometric DataLoader over this dataset (collated ``Batch`` objects)."""
+        from torch_geometric.loader import DataLoader
+
+        gen = torch.Generator().manual_seed(seed) if seed is not None else None
+        return DataLoader(self, batch_size=batch_size, shuffle=shuffle, generator=gen)
+
+    # ---- summary -------------------------------------------------------------------------
+    @property
+    def properties(self) -> list[str]:
+        """Names of the scalar labels besides energy."""
+        return [k for k in self.labels if k not in ("energy", "forces", "stress")]
+
+    def elements(self) -> list[str]:
+        return sorted({el.symbol for s in self.structures for el in s.composition.elements})
+
+    def summary(self) -> dict:
+        """Counts: items, atoms, elements, labels present and families by anion."""
+        return {"n_structures": len(self), "n_atoms": int(self.natoms.sum()), "elements": self.elements(),
+                "labels": list(self.labels), "families": dict(Counter(anion_family(s) for s in self.structures))}
+
+    def __repr__(self) -> str:
+        return f"Dataset({len(self)} structures, labels={list(self.labels)})"
+
+
+def to_batch(data, dtype: torch.dtype = torch.float64, device=None) -> AtomsBatch:
+    """The engine's AtomsBatch of a torch_geometric ``Batch`` (or one ``Data``) from a Dataset."""
+    system_idx = data.batch if getattr(data, "batch", None) is not None else torch.zeros(len(data.z), dtype=torch.long)
+    return AtomsBatch(positions=data.pos, cell=data.cell, numbers=data.z, pbc=data.pbc.bool(),
+                      system_idx=system_idx.long()).to(device=device, dtype=dtype)
