@@ -10,6 +10,8 @@ from matwidgets.engine.models.schnet import SchNet
 from matwidgets.engine.optimize import RelaxResult, relax
 from matwidgets.engine.predict import Prediction, predict
 from matwidgets.engine.screen import iter_screen, screen
+from matwidgets.engine.data import Dataset, datasets
+from matwidgets.engine.finetune import FineTuneResult, FineTuneStep, PropertyModel, finetune, iter_finetune
 from matwidgets.errors import InvalidChemsysError, InvalidStructureError, ModelUnavailableError
 from matwidgets.notebook import notebook_mode
 from matwidgets.widgets.hull_explorer import HullExplorer
@@ -70,4 +72,11 @@ __all__ = [
     "run_md",
     "save_html",
     "screen",
+    "Dataset",
+    "FineTuneResult",
+    "FineTuneStep",
+    "PropertyModel",
+    "datasets",
+    "finetune",
+    "iter_finetune",
 ]

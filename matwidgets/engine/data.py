@@ -4,7 +4,7 @@ Units (checked on construction): energy in eV per structure, forces in eV/Å,
 stress in GPa (ASE sign), and any other property one scalar per structure
 (e.g. ``formation_enthalpy`` in eV/atom).
 
-Each item is a ``torch_geometric.data.Data`` with pos [n, 3] Å, z [n], cell
+A torch Dataset whose items are ``torch_geometric.data.Data`` with pos [n, 3] Å, z [n], cell
 [1, 3, 3] Å, pbc [1, 3], natoms [1] and the labels present (energy [1],
 forces [n, 3], stress [1, 3, 3], one [1] tensor per property); torch_geometric's
 ``DataLoader`` collates them, and ``to_batch`` turns a collated batch back into
@@ -20,13 +20,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch_geometric.data import Data
-from torch_geometric.data import Dataset as PyGDataset
 
 from matwidgets.engine.atoms import AtomsBatch, _arrays_from, check_arrays
 from matwidgets.errors import InvalidStructureError
 
-MAX_ABS_ENERGY_PER_ATOM = 50.0  # eV/atom; larger totals are another unit (meV, kJ/mol, Ry of an all-electron code)
+MAX_ABS_ENERGY_PER_ATOM = 150.0  # eV/atom; VASP totals reach ~-90 (r2SCAN f-elements); meV and kJ/mol land far above
 MAX_ABS_FORCE = 50.0  # eV/Å
 MAX_ABS_STRESS = 1000.0  # GPa; kBar and Pa land far above
 ANIONS = ("O", "F", "Cl", "Br", "I", "S", "Se", "Te", "N", "P", "H", "C")  # most electronegative first is decided by X
@@ -66,7 +64,7 @@ def anion_family(structure) -> str:
     return names[anion.symbol]
 
 
-class Dataset(PyGDataset):
+class Dataset(torch.utils.data.Dataset):
     """Structures with labels, validated.
 
     Args:
@@ -83,7 +81,6 @@ class Dataset(PyGDataset):
 
     def __init__(self, structures: Sequence[Any], energy=None, forces=None, stress=None, check_units: bool = True,
                  **properties):
-        super().__init__(None)
         if isinstance(structures, (str, os.PathLike)) or not hasattr(structures, "__len__"):
             raise TypeError("Dataset takes a list of structures (use Dataset.from_file for a file)")
         if len(structures) == 0:
@@ -220,7 +217,6 @@ class Dataset(PyGDataset):
         if not idx:
             raise ValueError("empty subset")
         new = Dataset.__new__(Dataset)
-        PyGDataset.__init__(new, None)
         new.structures = [self.structures[i] for i in idx]
         new.natoms = self.natoms[idx]
         new._arrays = [self._arrays[i] for i in idx]
@@ -255,11 +251,23 @@ class Dataset(PyGDataset):
             groups.setdefault(fn(s), []).append(i)
         return {k: self.subset(v) for k, v in groups.items()}
 
-    # ---- torch_geometric protocol ----------------------------------------------------------
-    def len(self) -> int:
+    # ---- torch_geometric items -----------------------------------------------------------
+    def __len__(self) -> int:
         return len(self.structures)
 
-    def get(self, idx: int) -> Data:
+    def __getitem__(self, idx: int):
+        """Item ``idx`` as a torch_geometric ``Data`` (see the module docstring for its fields)."""
+        if not -len(self) <= idx < len(self):
+            raise IndexError(f"item {idx} of a Dataset of {len(self)}")
+        return self._data(idx % len(self))
+
+    def to_pyg(self) -> list:
+        """Every item as a torch_geometric ``Data``: a plain list, for torch_geometric's own tools."""
+        return [self._data(i) for i in range(len(self))]
+
+    def _data(self, idx: int):
+        from torch_geometric.data import Data  # imported on first use: it adds seconds to `import matwidgets`
+
         z, pos, cell, pbc = self._arrays[idx]
         d = Data(pos=torch.from_numpy(pos), z=torch.from_numpy(z).long(), cell=torch.from_numpy(cell)[None],
                  pbc=torch.from_numpy(pbc)[None], natoms=torch.tensor([len(z)]), idx=torch.tensor([idx]))
@@ -302,3 +310,134 @@ def to_batch(data, dtype: torch.dtype = torch.float64, device=None) -> AtomsBatc
     system_idx = data.batch if getattr(data, "batch", None) is not None else torch.zeros(len(data.z), dtype=torch.long)
     return AtomsBatch(positions=data.pos, cell=data.cell, numbers=data.z, pbc=data.pbc.bool(),
                       system_idx=system_idx.long()).to(device=device, dtype=dtype)
+
+
+# ---- bundled and derived datasets -------------------------------------------------------------
+
+def _data_path(name: str) -> str:
+    return os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "matwidgets", "data", name)
+
+
+def experimental_compounds(formulas: Sequence[str] | None = None) -> list[dict]:
+    """pymatgen's experimental formation enthalpies (``exp_compounds.json.gz``, 2,135 compounds):
+    dicts with formula, ``exp energy`` in eV per formula unit, uncertainty (eV/f.u.) and mpid."""
+    import gzip
+    import json
+
+    import pymatgen.analysis.compatibility as compat
+    from pymatgen.core import Composition
+
+    path = os.path.join(os.path.dirname(compat.__file__), "exp_compounds.json.gz")
+    with gzip.open(path, "rt") as fh:
+        rows = json.load(fh)
+    if formulas is not None:
+        want = {Composition(f).reduced_formula for f in formulas}
+        rows = [r for r in rows if Composition(r["formula"]).reduced_formula in want]
+        missing = want - {Composition(r["formula"]).reduced_formula for r in rows}
+        if missing:
+            raise ValueError(f"no experimental formation enthalpy for {sorted(missing)} in pymatgen's exp_compounds.json.gz")
+    return rows
+
+
+def experimental_formation_enthalpies(model=None, formulas: Sequence[str] | None = None, max_atoms: int = 20,
+                                      store=None) -> Dataset:
+    """Experimental formation enthalpies (eV/atom) paired with the lowest-energy structure that
+    the hull machinery finds for each composition with ``model``.
+
+    For each compound, pymatgen's AFLOW prototypes of exactly that reduced composition (at most
+    ``max_atoms`` sites) are relaxed with ``model`` through ``iter_hull`` (so relaxations are
+    cached in the ResultStore and shared with hulls) and the lowest energy per atom is kept.
+    Compounds with no matching prototype, or whose relaxations all fail, are left out and listed
+    in ``dataset.skipped``. ``dataset.provenance[i]``: formula, mpid (of the experimental row),
+    prototype label, model_id, relaxed energy per atom. Labels: formation_enthalpy and
+    uncertainty (eV/atom; -1 where the file gives none).
+    Computed on demand: ask for ``formulas`` to keep it short (the full set means relaxing
+    thousands of prototypes).
+    """
+    from pymatgen.core import Composition
+
+    from matwidgets.engine.candidates import prototype_candidates
+    from matwidgets.engine.hull import iter_hull
+    from matwidgets.engine.models import load_model
+
+    model = load_model() if model is None else load_model(model) if isinstance(model, str) else model
+    rows = experimental_compounds(formulas)
+    structures, enthalpy, uncertainty, provenance, skipped = [], [], [], [], []
+    for row in rows:
+        comp = Composition(row["formula"])
+        elements = [el.symbol for el in comp.elements]
+        if len(elements) < 2:
+            skipped.append((row["formula"], "an element"))
+            continue
+        cands = [c for c in prototype_candidates(elements, max_atoms)
+                 if c.structure.composition.reduced_composition.almost_equals(comp.reduced_composition)]
+        if not cands:
+            skipped.append((row["formula"], f"no prototype of this composition with <= {max_atoms} sites"))
+            continue
+        entries = []
+        for step in iter_hull(elements, model, candidates=cands, store=store):
+            entries += step.new_entries
+        if not entries:
+            skipped.append((row["formula"], "every relaxation failed"))
+            continue
+        best = min(entries, key=lambda e: e.energy_per_atom)
+        n_fu = comp.num_atoms
+        structures.append(best.structure)
+        enthalpy.append(row["exp energy"] / n_fu)
+        unc = row.get("uncertainty")
+        uncertainty.append(unc / n_fu if isinstance(unc, (int, float)) and np.isfinite(unc) else -1.0)  # -1: not given
+        provenance.append({"formula": row["formula"], "mpid": row.get("mpid"), "prototype": best.data.get("label"),
+                           "source": best.data.get("source"), "model_id": model.model_id,
+                           "energy_per_atom": best.energy_per_atom, "n_candidates": len(cands),
+                           "reference": "pymatgen/analysis/compatibility/exp_compounds.json.gz"})
+    if not structures:
+        raise ValueError(f"no structure found for any of {len(rows)} compounds: {skipped[:5]}")
+    ds = Dataset(structures, formation_enthalpy=enthalpy, uncertainty=uncertainty)
+    ds.provenance, ds.skipped = provenance, skipped
+    return ds
+
+
+MATPES_FILE = "MatPES-r2SCAN-Element-Refs.json.gz"
+
+
+def matpes_r2scan(elements: Sequence[str] | None = None) -> Dataset:
+    """MatPES r2SCAN elemental reference structures (89 elements) with energy (eV per structure),
+    forces (eV/Å) and stress, vendored from matcalc 0.7.0 (BSD-3-Clause, matwidgets/data/
+    LICENSE-matcalc; file ``matcalc/elemental_refs/MatPES-r2SCAN-Element-Refs.json.gz``).
+
+    Stress: the file holds VASP's stress in kBar (Al: -33.7, plausible only as kBar); it is
+    converted to GPa with ASE's sign (-0.1 x), read as Voigt (xx, yy, zz, yz, xz, xy) -- the
+    order of the off-diagonal terms is not documented in the file (they are ~0 for most).
+    ``dataset.provenance[i]``: element, matpes_id, original mp id.
+    """
+    import gzip
+    import json
+
+    from pymatgen.core import Structure
+
+    with gzip.open(_data_path(MATPES_FILE), "rt") as fh:
+        rows = json.load(fh)
+    keys = sorted(rows) if elements is None else list(elements)
+    unknown = [k for k in keys if k not in rows]
+    if unknown:
+        raise ValueError(f"no MatPES r2SCAN reference for {unknown}; available: {sorted(rows)}")
+    structures, energy, forces, stress, prov = [], [], [], [], []
+    for el in keys:
+        r = rows[el]
+        structures.append(Structure.from_dict(r["structure"]))
+        energy.append(r["energy"])
+        forces.append(np.asarray(r["forces"], float).reshape(-1, 3))
+        stress.append(-0.1 * np.asarray(r["stress"], float))
+        prov.append({"element": el, "matpes_id": r.get("matpes_id"), "functional": r.get("functional"),
+                     "original_mp_id": (r.get("provenance") or {}).get("original_mp_id")})
+    ds = Dataset(structures, energy=energy, forces=forces, stress=np.array(stress))
+    ds.provenance = prov
+    return ds
+
+
+class datasets:  # noqa: N801  (a namespace: mw.datasets.matpes_r2scan())
+    """Real datasets that load offline: ``experimental_formation_enthalpies`` and ``matpes_r2scan``."""
+
+    experimental_formation_enthalpies = staticmethod(experimental_formation_enthalpies)
+    experimental_compounds = staticmethod(experimental_compounds)
+    matpes_r2scan = staticmethod(matpes_r2scan)

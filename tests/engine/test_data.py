@@ -82,7 +82,7 @@ def test_split_is_a_seeded_partition():
 
 
 def test_groupby_anion_families():
-    rock = lambda a, b: Structure.from_spacegroup("Fm-3m", Lattice.cubic(4.3), [a, b], [[0, 0, 0], [0.5, 0.5, 0.5]])  # noqa: E731
+    rock = lambda a, b: Structure(Lattice.cubic(3.0), [a, b], [[0, 0, 0], [0.5, 0.5, 0.5]])  # noqa: E731
     structs = [rock("Mg", "O"), rock("Li", "F"), rock("Na", "Cl"), rock("Ni", "Al"), rock("Ca", "O"),
                Structure(Lattice.cubic(4.0), ["Cu"] * 4, [[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]])]
     ds = Dataset(structs, formation_enthalpy=[-3.0, -3.1, -2.1, -0.6, -3.3, 0.0])
@@ -129,3 +129,47 @@ def test_empty_and_wrong_inputs():
         Dataset("structures.extxyz")
     with pytest.raises(FileNotFoundError):
         Dataset.from_file("/nonexistent/file.extxyz")
+
+
+def test_to_pyg_items_are_torch_geometric_data():
+    from torch_geometric.data import Batch, Data
+
+    ds = Dataset(cells(3), energy=[-6.0, -12.0, -6.0])
+    items = ds.to_pyg()
+    assert all(isinstance(d, Data) for d in items) and ds[-1].natoms.item() == 2
+    assert torch.equal(to_batch(Batch.from_data_list(items)).numbers, AtomsBatch.from_structures(ds.structures).numbers)
+    with pytest.raises(IndexError):
+        ds[3]
+
+
+def test_matpes_r2scan_reads_the_vendored_file():
+    import gzip
+    import json
+
+    from matwidgets.engine.data import MATPES_FILE, _data_path, datasets
+
+    ds = datasets.matpes_r2scan()
+    assert len(ds) == 89 and set(ds.labels) == {"energy", "forces", "stress"}
+    raw = json.load(gzip.open(_data_path(MATPES_FILE)))
+    k = ds.elements().index("Al")
+    assert ds.provenance[k]["element"] == "Al" and np.isclose(ds.labels["energy"][k], raw["Al"]["energy"])
+    # kBar (VASP sign) -> GPa (ASE sign): 1 kBar = 0.1 GPa
+    assert np.allclose(np.diag(ds.labels["stress"][k]), -0.1 * np.array(raw["Al"]["stress"][:3]))
+    with pytest.raises(ValueError, match="no MatPES r2SCAN reference"):
+        datasets.matpes_r2scan(["Xx"])
+
+
+def test_experimental_enthalpies_per_atom_and_structures():
+    import matwidgets as mw
+    from matwidgets.engine.data import datasets
+
+    rows = datasets.experimental_compounds()
+    assert len(rows) == 2135
+    nacl = datasets.experimental_compounds(["NaCl"])[0]
+    lj = mw.load_model("lj", epsilon=0.05, sigma=2.2, cutoff=6.0, device="cpu")
+    ds = datasets.experimental_formation_enthalpies(lj, formulas=["NaCl"], max_atoms=2)
+    assert ds.structures[0].composition.reduced_formula == "NaCl"
+    assert np.isclose(ds.labels["formation_enthalpy"][0], nacl["exp energy"] / 2)  # eV per formula unit of 2 atoms
+    assert ds.provenance[0]["model_id"] == lj.model_id and ds.provenance[0]["mpid"] == nacl["mpid"]
+    with pytest.raises(ValueError, match="no experimental formation enthalpy"):
+        datasets.experimental_formation_enthalpies(lj, formulas=["Xe3Kr"])
