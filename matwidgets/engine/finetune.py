@@ -496,18 +496,24 @@ def finetune(model: Potential | str, dataset: Dataset, target: str = "energy", f
     ``load_model(path)``; its ``tag`` records what it was fine-tuned on.
     """
     history: list[FineTuneStep] = []
-    best = None
     gen = iter_finetune(model, dataset, target, freeze, epochs, lr, batch_size, val, replay, seed, **kw)
     for step in gen:
         history.append(step)
-        best = step.best_model
         if callback is not None and callback(step):
             gen.close()
             break
+    return result_from_steps(model, history, epochs, target, freeze)
+
+
+def result_from_steps(model: Potential | str, history: list[FineTuneStep], epochs: int, target: str,
+                      freeze: str | Sequence[str]) -> FineTuneResult:
+    """The FineTuneResult of the steps an ``iter_finetune`` run yielded (all, or those before a
+    stop): the best model so far, tagged, every parameter trainable again."""
+    if not history:
+        raise ValueError("no epoch finished: nothing was trained (epochs=0, or stopped before the first epoch ended)")
     base = _as_model(model)
-    if best is None:  # epochs=0: the copy after freezing and the reference refit
-        raise ValueError("epochs=0: nothing was trained")
-    info = getattr(best, "_finetune_info", {})
+    best = history[-1].best_model
+    info = dict(getattr(best, "_finetune_info", {}))
     if hasattr(best, "_finetune_info"):
         del best._finetune_info
     for p in best.parameters():
