@@ -12,6 +12,7 @@ from matwidgets.engine.predict import Prediction, predict
 from matwidgets.engine.screen import iter_screen, screen
 from matwidgets.engine.data import Dataset, datasets
 from matwidgets.engine.finetune import FineTuneResult, FineTuneStep, PropertyModel, finetune, iter_finetune
+from matwidgets.widgets.fine_tuner import FineTuner
 from matwidgets.errors import InvalidChemsysError, InvalidStructureError, ModelUnavailableError
 from matwidgets.notebook import notebook_mode
 from matwidgets.widgets.hull_explorer import HullExplorer
@@ -75,6 +76,7 @@ __all__ = [
     "Dataset",
     "FineTuneResult",
     "FineTuneStep",
+    "FineTuner",
     "PropertyModel",
     "datasets",
     "finetune",
