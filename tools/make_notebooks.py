@@ -216,7 +216,7 @@ NOTEBOOKS: dict[str, list[tuple[str, str]]] = {
                  "      f\"forgetting {result.history[-1].forgetting:.3f} eV/atom, {result.metrics['n_trainable']:,} parameters trained\")"),
         ("md", "The FineTuner widget does the same in a background job: choose what to freeze (it counts the trainable "
                "parameters), press Start, watch the curves, Stop keeps the best model, Save writes it."),
-        ("code", "tuner = mw.FineTuner(model, data, target=\"formation_energy\", references=mu, epochs=10, batch_size=4, val=0.3, seed=0)\n"
+        ("code", "tuner = mw.FineTuner(data, model, target=\"formation_energy\", references=mu, epochs=10, batch_size=4, val=0.3, seed=0)\n"
                  "tuner"),
         ("code", "job = tuner.start()\nawait job.wait_async()\ntuner.status.value"),
         ("md", "A fine-tuned model is a model like any other: save it, load it, and pass it as `model=` to every widget and engine function."),

@@ -25,8 +25,9 @@ class FineTuner(W.VBox):
     """Dataset summary, freeze choice (with the trainable parameter count), live learning
     curves (train loss, validation MAE, forgetting), a parity plot of the best model on the
     validation set (hover: formula and item), and Stop / Save / Use this model.
+    ``model``: a Potential or a name (default: "chgnet").
 
-    >>> tuner = FineTuner(mw.load_model("chgnet"), dataset, target="energy", epochs=20)
+    >>> tuner = FineTuner(dataset, model=mw.load_model("chgnet"), target="energy", epochs=20)
     >>> tuner.start().wait()          # or press Start
     >>> tuner.result.model            # the best model so far, also after Stop
     >>> tuner.on_use(lambda m: setattr(player, "model", m))   # "Use this model"
@@ -34,7 +35,7 @@ class FineTuner(W.VBox):
     Keyword arguments besides these go to ``iter_finetune`` (force_weight, replay_weight, ...).
     """
 
-    def __init__(self, model: Any, dataset: Dataset, target: str = "energy", freeze: str = "backbone", epochs: int = 50,
+    def __init__(self, dataset: Dataset, model: Any = None, target: str = "energy", freeze: str = "backbone", epochs: int = 50,
                  lr: float = 1e-3, batch_size: int = 16, val: float = 0.1, replay: str | None = None, seed: int | None = 0,
                  **kw):
         if not isinstance(dataset, Dataset):
@@ -45,7 +46,7 @@ class FineTuner(W.VBox):
             raise TypeError(f"FineTuner() got unexpected keyword argument(s) {unknown}; it passes on to iter_finetune: {sorted(allowed)}")
         if target not in (*dataset.labels, "formation_energy") or target in ("forces", "stress"):
             raise ValueError(f"target {target!r} is not a label of this dataset (it has {list(dataset.labels)})")
-        self.model = load_model(model) if isinstance(model, str) else model
+        self.model = load_model(model or "chgnet") if model is None or isinstance(model, str) else model
         self.dataset, self.target, self._kw = dataset, target, kw
         self.val, self.replay, self.seed = val, replay, seed
         self.job: Job | None = None

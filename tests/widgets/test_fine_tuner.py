@@ -31,7 +31,7 @@ def schnet():
 
 def test_run_fills_curves_and_parity_then_save_and_use(schnet, tmp_path):
     ds = dataset()
-    tuner = mw.FineTuner(schnet, ds, freeze="none", epochs=3, batch_size=4, val=0.3, seed=1)
+    tuner = mw.FineTuner(ds, schnet, freeze="none", epochs=3, batch_size=4, val=0.3, seed=1)
     assert "10</b> structures" in tuner.summary.value and "chloride" in tuner.summary.value
     n_all = sum(p.numel() for p in schnet.parameters())
     assert f"<b>{n_all:,}</b>" in tuner.trainable.value
@@ -56,7 +56,7 @@ def test_run_fills_curves_and_parity_then_save_and_use(schnet, tmp_path):
 
 
 def test_stop_keeps_the_best_model(schnet):
-    tuner = mw.FineTuner(schnet, dataset(), freeze="none", epochs=10_000, batch_size=2, val=0.3, seed=0)
+    tuner = mw.FineTuner(dataset(), schnet, freeze="none", epochs=10_000, batch_size=2, val=0.3, seed=0)
     job = tuner.start()
     while len(tuner.history) < 2:  # deliveries run on the loop, as in a kernel
         job.loop.run_until_complete(__import__("asyncio").sleep(0.02))
@@ -70,11 +70,11 @@ def test_stop_keeps_the_best_model(schnet):
 def test_bad_arguments_are_refused(schnet):
     ds = dataset(4)
     with pytest.raises(ValueError, match="'band_gap' is not a label"):
-        mw.FineTuner(schnet, ds, target="band_gap")
+        mw.FineTuner(ds, schnet, target="band_gap")
     with pytest.raises(TypeError, match="unexpected keyword"):
-        mw.FineTuner(schnet, ds, force_wieght=2.0)
+        mw.FineTuner(ds, schnet, force_wieght=2.0)
     with pytest.raises(TypeError, match="Dataset"):
-        mw.FineTuner(schnet, ds.structures)
-    tuner = mw.FineTuner(schnet, ds)
+        mw.FineTuner(ds.structures, schnet)
+    tuner = mw.FineTuner(ds, schnet)
     tuner.save_button.click()  # no model yet: an error line, not an exception
     assert "nothing to save" in tuner.status.value
