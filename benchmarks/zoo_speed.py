@@ -1,6 +1,6 @@
 """Forward+backward cost of every offline zoo model, in µs per atom, on this CPU.
 
-    OMP_NUM_THREADS=2 PYTHONPATH=$PWD python benchmarks/zoo_speed.py [--repeat 5]
+    OMP_NUM_THREADS=2 PYTHONPATH=$PWD python benchmarks/zoo_speed.py [--repeat 5] [--only NAME ...]
 
 One batch of 8 small cells (64 atoms: Si, NaCl, MgO, LiF, Cu, Al2O3-like, ...), energy +
 forces + stress (``model.compute(batch)``), float32 (the analytic lj/morse: float64),
@@ -46,13 +46,14 @@ def cells() -> list[Atoms]:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--only", nargs="*", help="model names (default: every offline model)")
     args = ap.parse_args()
     batch = AtomsBatch.from_structures(cells())
     print(f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads, {platform.processor() or platform.machine()}, {batch.n_atoms} atoms in {batch.n_systems} cells")
     table = {}
     for card in mw.list_models():
-        if not card.offline:
+        if not card.offline or (args.only and card.name not in args.only):
             continue
         kw = {"epsilon": 0.01, "sigma": 2.3, "cutoff": 6.0} if card.name == "lj" else {}
         model = mw.load_model(card.name, device="cpu", **kw)

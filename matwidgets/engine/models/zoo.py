@@ -49,9 +49,14 @@ class ModelCard:
     offline: bool
 
 
-# Measured with `OMP_NUM_THREADS=2 PYTHONPATH=$PWD python benchmarks/zoo_speed.py` (float32, CPU,
-# 2 threads, 20 structures of 8-32 atoms, median of 3). See the benchmark for the date and machine.
-# None: not measured (the CPU was shared with other jobs when this table was written).
+# To be measured with `OMP_NUM_THREADS=2 PYTHONPATH=$PWD python benchmarks/zoo_speed.py` (float32, CPU,
+# 2 threads, 8 rattled 8-atom cells in one batch, median of 5 after a warm-up) on an otherwise idle
+# machine. Left None on purpose: on 2026-11-25 (15:45 and 16:04 UTC) the 2 cores were shared with
+# other jobs and two runs of the same code 20 minutes apart differed up to 8x (chgnet 4472 vs 34747
+# µs/atom; sevennet-l3i5 median 187172 vs min 33732 within one run), so no number here would be
+# "measured here" in any useful sense. Orders of magnitude seen: lj/morse ~50, schnet ~200,
+# chgnet >= 3500, sevennet-0 >= 15000 µs/atom (sevenn's own SevenNetCalculator on a 64-atom Si
+# cell, 1 thread: 14310 µs/atom against 11487 for our wrapper of the same model).
 US_PER_ATOM: dict[str, float | None] = {
     "chgnet": None,
     "chgnet-0.2.0": None,
@@ -63,7 +68,7 @@ US_PER_ATOM: dict[str, float | None] = {
     "lj": None,
     "morse": None,
 }
-US_PER_ATOM_MEASURED = "not measured yet"
+US_PER_ATOM_MEASURED = "not measured: the CPU was contended (see the comment above)"
 
 MPTRJ = "MPtrj (1.58M MP GGA/GGA+U relaxation frames)"
 
