@@ -64,7 +64,7 @@ def part_enthalpy(args) -> None:
     model = mw.load_model(args.model, device="cpu")
     t0 = time.perf_counter()
     ds = datasets.experimental_formation_enthalpies(model, formulas=pick_formulas(args.formulas), max_atoms=args.max_atoms)
-    mu = elemental_references(ds.elements(), model)
+    mu = ds.references or elemental_references(ds.elements(), model)
     print(f"dataset: {len(ds)} compounds ({len(ds.skipped)} skipped), families {ds.summary()['families']}, "
           f"structures + references in {time.perf_counter() - t0:.0f} s")
     y = ds.labels["formation_enthalpy"]
@@ -122,7 +122,16 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--freeze", nargs="+", default=["backbone", "last-k", "none"])
+    p.add_argument("--write-bundle", action="store_true", help="write the structures as matwidgets/data package data and stop")
     args = p.parse_args()
+    if args.write_bundle:
+        from matwidgets.engine.data import write_enthalpy_bundle
+        from matwidgets.engine.hull import elemental_references
+
+        model = mw.load_model(args.model, device="cpu")
+        ds = datasets.experimental_formation_enthalpies(model, formulas=pick_formulas(args.formulas), max_atoms=args.max_atoms)
+        print(write_enthalpy_bundle(ds, elemental_references(ds.elements(), model)), len(ds), "compounds")
+        return
     torch.set_num_threads(max(1, torch.get_num_threads()))
     if args.part in ("enthalpy", "all"):
         part_enthalpy(args)

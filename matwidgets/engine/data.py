@@ -352,7 +352,11 @@ def experimental_formation_enthalpies(model=None, formulas: Sequence[str] | None
     prototype label, model_id, relaxed energy per atom. Labels: formation_enthalpy and
     uncertainty (eV/atom; -1 where the file gives none).
     Computed on demand: ask for ``formulas`` to keep it short (the full set means relaxing
-    thousands of prototypes).
+    thousands of prototypes). The compounds of the benchmark and tutorial ship in
+    matwidgets/data/exp_enthalpy_structures.json.gz (written by ``write_enthalpy_bundle``):
+    when they were relaxed with this very model (same model_id) and cover ``formulas``, they
+    are read from there, and ``dataset.references`` holds the model's relaxed elemental
+    references (eV/atom); otherwise ``references`` is None.
     """
     from pymatgen.core import Composition
 
@@ -362,6 +366,9 @@ def experimental_formation_enthalpies(model=None, formulas: Sequence[str] | None
 
     model = load_model() if model is None else load_model(model) if isinstance(model, str) else model
     rows = experimental_compounds(formulas)
+    bundled = _bundled_enthalpies(model, rows) if formulas is not None else None
+    if bundled is not None:
+        return bundled
     structures, enthalpy, uncertainty, provenance, skipped = [], [], [], [], []
     for row in rows:
         comp = Composition(row["formula"])
@@ -393,7 +400,55 @@ def experimental_formation_enthalpies(model=None, formulas: Sequence[str] | None
     if not structures:
         raise ValueError(f"no structure found for any of {len(rows)} compounds: {skipped[:5]}")
     ds = Dataset(structures, formation_enthalpy=enthalpy, uncertainty=uncertainty)
-    ds.provenance, ds.skipped = provenance, skipped
+    ds.provenance, ds.skipped, ds.references = provenance, skipped, None
+    return ds
+
+
+BUNDLE_FILE = "exp_enthalpy_structures.json.gz"
+
+
+def write_enthalpy_bundle(ds: Dataset, references: dict[str, float], path: str | None = None) -> str:
+    """Write ``experimental_formation_enthalpies``' result (and the model's relaxed elemental
+    references, eV/atom) as the package data file that later calls read instead of relaxing."""
+    import gzip
+    import json
+
+    path = path or _data_path(BUNDLE_FILE)
+    doc = {"model_id": ds.provenance[0]["model_id"], "references": references,
+           "generated_by": "matwidgets.engine.data.write_enthalpy_bundle (benchmarks/finetune.py --write-bundle)",
+           "compounds": [{**p, "structure": s.as_dict(), "formation_enthalpy": float(h), "uncertainty": float(u)}
+                         for p, s, h, u in zip(ds.provenance, ds.structures, ds.labels["formation_enthalpy"], ds.labels["uncertainty"])]}
+    with gzip.open(path, "wt") as fh:
+        json.dump(doc, fh)
+    return path
+
+
+def _bundled_enthalpies(model, rows: list[dict]) -> Dataset | None:
+    """The shipped structures when they were relaxed with this very model (same weights) and
+    cover every requested compound; None otherwise (then they are computed)."""
+    import gzip
+    import json
+
+    from pymatgen.core import Composition, Structure
+
+    path = _data_path(BUNDLE_FILE)
+    if not os.path.exists(path):
+        return None
+    with gzip.open(path, "rt") as fh:
+        doc = json.load(fh)
+    if doc["model_id"] != model.model_id:
+        return None
+    have = {Composition(c["formula"]).reduced_formula: c for c in doc["compounds"]}
+    want = [Composition(r["formula"]).reduced_formula for r in rows]
+    if any(f not in have for f in want):
+        return None
+    comps = [have[f] for f in want]
+    ds = Dataset([Structure.from_dict(c["structure"]) for c in comps], formation_enthalpy=[c["formation_enthalpy"] for c in comps],
+                 uncertainty=[c["uncertainty"] for c in comps])
+    ds.provenance = [{k: v for k, v in c.items() if k not in ("structure", "formation_enthalpy", "uncertainty")}
+                     | {"cached": "bundled"} for c in comps]
+    ds.skipped = []
+    ds.references = {el: doc["references"][el] for el in ds.elements() if el in doc["references"]}
     return ds
 
 

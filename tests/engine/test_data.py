@@ -173,3 +173,16 @@ def test_experimental_enthalpies_per_atom_and_structures():
     assert ds.provenance[0]["model_id"] == lj.model_id and ds.provenance[0]["mpid"] == nacl["mpid"]
     with pytest.raises(ValueError, match="no experimental formation enthalpy"):
         datasets.experimental_formation_enthalpies(lj, formulas=["Xe3Kr"])
+
+
+def test_bundled_enthalpy_structures_are_used_for_their_model():
+    import matwidgets as mw
+    from matwidgets.engine.data import datasets
+
+    chgnet = mw.load_model("chgnet", device="cpu")
+    ds = datasets.experimental_formation_enthalpies(chgnet, formulas=["AlN", "AgCl"])
+    assert [p["formula"] for p in ds.provenance] == ["AlN", "AgCl"] and all(p["cached"] == "bundled" for p in ds.provenance)
+    assert [s.composition.reduced_formula for s in ds.structures] == ["AlN", "AgCl"]
+    rows = {r["formula"]: r["exp energy"] for r in datasets.experimental_compounds(["AlN", "AgCl"])}
+    assert np.allclose(ds.labels["formation_enthalpy"], [rows["AlN"] / 2, rows["AgCl"] / 2])
+    assert set(ds.references) == {"Al", "N", "Ag", "Cl"}
