@@ -192,3 +192,12 @@ def test_tiny_chgnet_readout_only():
     readout = {id(p) for p in chgnet.parameter_groups()["readout"]}
     names = {k for k, p in chgnet.named_parameters() if id(p) in readout}
     assert diff and diff <= names, diff - names
+
+
+def test_auto_refit_is_skipped_when_underdetermined(schnet):
+    ds = lj_dataset(rattled(3, seed=13))  # 3 structures, 2 elements: fewer than 2 per element
+    res = finetune(schnet, ds, freeze="backbone", epochs=1, val=None, seed=0)
+    assert res.metrics["refit"].startswith("skipped") and res.metrics["atom_ref_shifts"] == {}
+    assert torch.equal(res.model.atom_refs, schnet.atom_refs)
+    forced = finetune(schnet, ds, freeze="backbone", epochs=1, val=None, seed=0, refit_refs=True)
+    assert forced.metrics["refit"] == "done" and not torch.equal(forced.model.atom_refs, schnet.atom_refs)
