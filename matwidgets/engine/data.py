@@ -414,7 +414,7 @@ def write_enthalpy_bundle(ds: Dataset, references: dict[str, float], path: str |
     import json
 
     path = path or _data_path(BUNDLE_FILE)
-    doc = {"model_id": ds.provenance[0]["model_id"], "references": references,
+    doc = {"model_id": ds.provenance[0]["model_id"], "references": references, "skipped": [list(x) for x in ds.skipped],
            "generated_by": "matwidgets.engine.data.write_enthalpy_bundle (benchmarks/finetune.py --write-bundle)",
            "compounds": [{**p, "structure": s.as_dict(), "formation_enthalpy": float(h), "uncertainty": float(u)}
                          for p, s, h, u in zip(ds.provenance, ds.structures, ds.labels["formation_enthalpy"], ds.labels["uncertainty"])]}
@@ -440,14 +440,15 @@ def _bundled_enthalpies(model, rows: list[dict]) -> Dataset | None:
         return None
     have = {Composition(c["formula"]).reduced_formula: c for c in doc["compounds"]}
     want = [Composition(r["formula"]).reduced_formula for r in rows]
-    if any(f not in have for f in want):
+    skipped = {Composition(f).reduced_formula: why for f, why in doc.get("skipped", [])}
+    if any(f not in have and f not in skipped for f in want):
         return None
-    comps = [have[f] for f in want]
+    comps = [have[f] for f in want if f in have]
     ds = Dataset([Structure.from_dict(c["structure"]) for c in comps], formation_enthalpy=[c["formation_enthalpy"] for c in comps],
                  uncertainty=[c["uncertainty"] for c in comps])
     ds.provenance = [{k: v for k, v in c.items() if k not in ("structure", "formation_enthalpy", "uncertainty")}
                      | {"cached": "bundled"} for c in comps]
-    ds.skipped = []
+    ds.skipped = [(f, skipped[f]) for f in want if f not in have]
     ds.references = {el: doc["references"][el] for el in ds.elements() if el in doc["references"]}
     return ds
 
