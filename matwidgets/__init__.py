@@ -37,6 +37,14 @@ _EXPORTS = {
     "predict": "matwidgets.engine.predict",
     "iter_screen": "matwidgets.engine.screen",
     "DesignStep": "matwidgets.engine.design",
+    "Dataset": "matwidgets.engine.data",
+    "datasets": "matwidgets.engine.data",
+    "FineTuneResult": "matwidgets.engine.finetune",
+    "FineTuneStep": "matwidgets.engine.finetune",
+    "PropertyModel": "matwidgets.engine.finetune",
+    "finetune": "matwidgets.engine.finetune",
+    "iter_finetune": "matwidgets.engine.finetune",
+    "FineTuner": "matwidgets.widgets.fine_tuner",
     "gradient_design": "matwidgets.engine.design",
     "InverseDesigner": "matwidgets.widgets.inverse_designer",
     "screen": "matwidgets.engine.screen",
@@ -97,8 +105,10 @@ def _jupyter_server_extension_points() -> list[dict]:
 
 if TYPE_CHECKING:  # for editors and type checkers: the same names, imported eagerly
     from matwidgets.engine.atoms import AtomsBatch, read_structure  # noqa: F401
+    from matwidgets.engine.data import Dataset, datasets  # noqa: F401
     from matwidgets.engine.design import DesignStep, gradient_design  # noqa: F401
     from matwidgets.engine.dynamics import MDControl, MDFrame, SimulationError, run_md  # noqa: F401
+    from matwidgets.engine.finetune import FineTuneResult, FineTuneStep, PropertyModel, finetune, iter_finetune  # noqa: F401
     from matwidgets.engine.explain import Attribution, explain  # noqa: F401
     from matwidgets.engine.hull import HullResult, hull_for  # noqa: F401
     from matwidgets.engine.models import ModelCard, Potential, list_models, load_model  # noqa: F401
@@ -110,6 +120,7 @@ if TYPE_CHECKING:  # for editors and type checkers: the same names, imported eag
     from matwidgets.engine.threads import set_threads  # noqa: F401
     from matwidgets.errors import InvalidChemsysError, InvalidStructureError, ModelUnavailableError  # noqa: F401
     from matwidgets.notebook import notebook_mode  # noqa: F401
+    from matwidgets.widgets.fine_tuner import FineTuner  # noqa: F401
     from matwidgets.widgets.hull_explorer import HullExplorer  # noqa: F401
     from matwidgets.widgets.inverse_designer import InverseDesigner  # noqa: F401
     from matwidgets.widgets.md_player import MDPlayer  # noqa: F401

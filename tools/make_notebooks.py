@@ -228,6 +228,56 @@ NOTEBOOKS: dict[str, list[tuple[str, str]]] = {
                "finds configurations the two versions disagree on; `constraints={\"keep_symmetry\": True}` keeps the "
                "space group."),
     ],
+    "07_transfer_learning.ipynb": [
+        ("md", "# Transfer learning: fine-tune a pretrained potential on experimental data\n\n"
+               "CHGNet was trained on DFT (PBE) energies. Experimental formation enthalpies are fewer and differ systematically "
+               "from PBE. Here we fine-tune a copy of CHGNet on a few of pymatgen's 2,135 experimental formation enthalpies, "
+               "keeping its message-passing layers fixed so that it keeps the physics it learned (everything runs offline)."),
+        ("code", "import matwidgets as mw\n\n"
+                 "model = mw.load_model(\"chgnet\", device=\"cpu\")\n"
+                 "formulas = [\"Ag2O\", \"AgO\", \"Ag2S\", \"AgCl\", \"AlCl3\", \"AgF\", \"AlF3\", \"BaF2\", \"AlN\", \"BN\"]\n"
+                 "# each compound gets the lowest-energy prototype of its composition, relaxed with the model; these ten\n"
+                 "# ship with matwidgets (relaxed with this very CHGNet), other formulas are relaxed on demand and cached\n"
+                 "data = mw.datasets.experimental_formation_enthalpies(model, formulas=formulas, max_atoms=4)\n"
+                 "data, data.summary()[\"families\"]"),
+        ("code", "import pandas as pd\n\n"
+                 "pd.DataFrame([{**p, \"ΔH_f exp (eV/atom)\": h} for p, h in zip(data.provenance, data.labels[\"formation_enthalpy\"])])"
+                 "[[\"formula\", \"prototype\", \"energy_per_atom\", \"ΔH_f exp (eV/atom)\"]]"),
+        ("md", "The raw model's formation energy is its energy minus its own relaxed elemental references. "
+               "`groupby(\"anion\")` splits the data by chemical family; we hold out the chlorides."),
+        ("code", "import numpy as np\n\n"
+                 "mu = data.references  # eV/atom, relaxed with the model (matwidgets.engine.hull.elemental_references)\n\n"
+                 "def formation(m, ds):\n"
+                 "    e = np.array([p.energy for p in mw.predict(ds.structures, m)])\n"
+                 "    return (e - np.array([sum(n * mu[el.symbol] for el, n in s.composition.items()) for s in ds.structures])) / ds.natoms\n\n"
+                 "groups = data.groupby(\"anion\")\n"
+                 "test = groups[\"chloride\"]\n"
+                 "train = mw.Dataset([s for k, g in groups.items() if k != \"chloride\" for s in g.structures],\n"
+                 "                   formation_enthalpy=np.concatenate([g.labels[\"formation_enthalpy\"] for k, g in groups.items() if k != \"chloride\"]))\n"
+                 "raw_mae = np.mean(np.abs(formation(model, test) - test.labels[\"formation_enthalpy\"]))\n"
+                 "print(f\"raw CHGNet on held-out chlorides: MAE {raw_mae:.3f} eV/atom\")"),
+        ("md", "`finetune` trains a deep copy (the model given is never modified). `freeze=\"backbone\"` trains only the readout; "
+               "per-element reference energies are first refitted by least squares. `replay=\"base\"` also fits the base "
+               "model's own predictions on elemental reference structures, and `forgetting` reports how far the copy "
+               "drifted from them."),
+        ("code", "result = mw.finetune(model, train, target=\"formation_energy\", freeze=\"backbone\", epochs=15, lr=1e-3,\n"
+                 "                     batch_size=4, val=None, replay=\"base\", seed=0, references=mu)\n"
+                 "tuned_mae = np.mean(np.abs(formation(result.model, test) - test.labels[\"formation_enthalpy\"]))\n"
+                 "print(f\"fine-tuned: MAE {tuned_mae:.3f} eV/atom on the held-out chlorides (raw {raw_mae:.3f});\",\n"
+                 "      f\"forgetting {result.history[-1].forgetting:.3f} eV/atom, {result.metrics['n_trainable']:,} parameters trained\")"),
+        ("md", "The FineTuner widget does the same in a background job: choose what to freeze (it counts the trainable "
+               "parameters), press Start, watch the curves, Stop keeps the best model, Save writes it."),
+        ("code", "tuner = mw.FineTuner(data, model, target=\"formation_energy\", references=mu, epochs=10, batch_size=4, val=0.3, seed=0)\n"
+                 "tuner"),
+        ("code", "job = tuner.start()\nawait job.wait_async()\ntuner.status.value"),
+        ("md", "A fine-tuned model is a model like any other: save it, load it, and pass it as `model=` to every widget and engine function."),
+        ("code", "result.model.save(\"chgnet-finetuned.pt\")\n"
+                 "again = mw.load_model(\"chgnet-finetuned.pt\", device=\"cpu\")\n"
+                 "mw.predict(test.structures[0], again)[0].energy_per_atom, again.tag"),
+        ("md", "Also offline: the MatPES r2SCAN elemental references (89 elements, energies, forces and stress) for a PBE → r2SCAN "
+               "transfer, with `chgnet-r2scan` as the anchor (see benchmarks/finetune.py)."),
+        ("code", "r2scan = mw.datasets.matpes_r2scan()\nr2scan, r2scan.provenance[0]"),
+    ],
 }
 
 

@@ -62,6 +62,10 @@ def family_class(family: str) -> type[Potential]:
         from matwidgets.engine.models.committee import Committee
 
         return Committee
+    if family == "property":  # a fine-tuned head on a potential's features (engine/finetune.py)
+        from matwidgets.engine.finetune import PropertyModel
+
+        return PropertyModel
     raise ValueError(f"unknown model family {family!r}")
 
 

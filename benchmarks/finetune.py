@@ -1,0 +1,143 @@
+"""Transfer learning on this CPU: experimental formation enthalpies and the r2SCAN elemental references.
+
+Part 1 (--part enthalpy): k-fold cross-validated MAE (eV/atom) of formation enthalpies.
+    Structures: the lowest relaxed prototype of each composition (datasets.experimental_
+    formation_enthalpies, cached). Rows: the raw model ((E - sum n mu_el) / N with its own relaxed
+    elemental references mu), fine-tuned with each freeze preset (target "formation_energy",
+    same mu), and a SchNet trained from scratch on the same folds.
+Part 2 (--part r2scan): MatPES r2SCAN elemental references (89 structures, one per element):
+    energy MAE (eV/atom) of chgnet (PBE), chgnet-r2scan, and chgnet fine-tuned on the other
+    folds. Each element appears once, so a held-out element is never seen in training: this
+    measures the transfer of the PBE->r2SCAN shift across elements, not within one.
+
+Run (a few minutes): python benchmarks/finetune.py --formulas 24 --epochs 10 --folds 3
+Full (the issue's protocol, ~20 min per part): python benchmarks/finetune.py --formulas 300 --folds 5 --epochs 50
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+
+import matwidgets as mw
+from matwidgets.engine.data import datasets
+from matwidgets.engine.finetune import finetune
+
+BINARY_ANIONS = ("O", "F", "Cl", "S", "N")
+
+
+def pick_formulas(n: int) -> list[str]:
+    """The first n binary compounds of one metal and one anion, in the file's order (round robin over anions)."""
+    from pymatgen.core import Composition
+
+    by_anion: dict[str, list[str]] = {a: [] for a in BINARY_ANIONS}
+    for row in datasets.experimental_compounds():
+        comp = Composition(row["formula"])
+        els = [e.symbol for e in comp.elements]
+        anions = [a for a in BINARY_ANIONS if a in els]
+        if len(els) == 2 and len(anions) == 1 and comp.num_atoms <= 5 and comp.reduced_formula not in sum(by_anion.values(), []):
+            by_anion[anions[0]].append(comp.reduced_formula)
+    out = []
+    while len(out) < n and any(by_anion.values()):
+        for a in BINARY_ANIONS:
+            if by_anion[a] and len(out) < n:
+                out.append(by_anion[a].pop(0))
+    return out
+
+
+def folds(n: int, k: int, seed: int = 0) -> list[np.ndarray]:
+    return np.array_split(np.random.default_rng(seed).permutation(n), k)
+
+
+def formation_per_atom(model, ds, mu) -> np.ndarray:
+    e = np.array([p.energy for p in mw.predict(ds.structures, model)])
+    shift = np.array([sum(n * mu[el.symbol] for el, n in s.composition.items()) for s in ds.structures])
+    return (e - shift) / ds.natoms
+
+
+def part_enthalpy(args) -> None:
+    from matwidgets.engine.hull import elemental_references
+
+    model = mw.load_model(args.model, device="cpu")
+    t0 = time.perf_counter()
+    ds = datasets.experimental_formation_enthalpies(model, formulas=pick_formulas(args.formulas), max_atoms=args.max_atoms)
+    mu = ds.references or elemental_references(ds.elements(), model)
+    print(f"dataset: {len(ds)} compounds ({len(ds.skipped)} skipped), families {ds.summary()['families']}, "
+          f"structures + references in {time.perf_counter() - t0:.0f} s")
+    y = ds.labels["formation_enthalpy"]
+    rows = {"raw": [], **{f: [] for f in args.freeze}, "scratch": []}
+    for k, test_idx in enumerate(folds(len(ds), args.folds)):
+        train_idx = np.setdiff1d(np.arange(len(ds)), test_idx)
+        train, test = ds.subset(train_idx), ds.subset(test_idx)
+        rows["raw"].append(np.mean(np.abs(formation_per_atom(model, test, mu) - y[test_idx])))
+        for f in args.freeze:
+            t = time.perf_counter()
+            res = finetune(model, train, target="formation_energy", freeze=f, epochs=args.epochs, lr=args.lr,
+                           batch_size=8, val=0.15, seed=k, references=mu)
+            rows[f].append(np.mean(np.abs(formation_per_atom(res.model, test, mu) - y[test_idx])))
+            print(f"  fold {k} {f:>9}: {rows[f][-1]:.3f} eV/atom ({time.perf_counter() - t:.0f} s)")
+        torch.manual_seed(k)
+        res = finetune(mw.SchNet(n_features=32, n_interactions=2), train, target="formation_energy", freeze="none",
+                       epochs=args.epochs, lr=3e-3, batch_size=8, val=0.15, seed=k, references=mu)
+        rows["scratch"].append(np.mean(np.abs(formation_per_atom(res.model, test, mu) - y[test_idx])))
+    raw = np.mean(rows["raw"])
+    print(f"\n{args.folds}-fold CV MAE of formation enthalpy (eV/atom), {len(ds)} compounds, {args.epochs} epochs:")
+    for name, v in rows.items():
+        print(f"  {name:>10}: {np.mean(v):.3f} ± {np.std(v):.3f}   ({100 * (1 - np.mean(v) / raw):+.0f}% vs raw)")
+
+
+def part_r2scan(args) -> None:
+    ds = datasets.matpes_r2scan()
+    pbe = mw.load_model("chgnet", device="cpu")
+    r2 = mw.load_model("chgnet-r2scan", device="cpu")
+    e = ds.labels["energy"] / ds.natoms
+
+    def mae(model, sub, idx):
+        return float(np.mean(np.abs(np.array([p.energy for p in mw.predict(sub.structures, model)]) / sub.natoms - e[idx])))
+
+    res_rows = {"chgnet (PBE)": [], "chgnet-r2scan": [], "fine-tuned": []}
+    for k, test_idx in enumerate(folds(len(ds), args.folds)):
+        train_idx = np.setdiff1d(np.arange(len(ds)), test_idx)
+        test = ds.subset(test_idx)
+        res_rows["chgnet (PBE)"].append(mae(pbe, test, test_idx))
+        res_rows["chgnet-r2scan"].append(mae(r2, test, test_idx))
+        ft = finetune(pbe, ds.subset(train_idx), target="energy", freeze="backbone", epochs=args.epochs, lr=args.lr,
+                      batch_size=8, val=None, seed=k, stress_weight=0.0)
+        res_rows["fine-tuned"].append(mae(ft.model, test, test_idx))
+    print(f"\nMatPES r2SCAN elemental references, {args.folds}-fold held-out energy MAE (eV/atom):")
+    for name, v in res_rows.items():
+        print(f"  {name:>14}: {np.mean(v):.3f} ± {np.std(v):.3f}")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--part", choices=["enthalpy", "r2scan", "all"], default="all")
+    p.add_argument("--model", default="chgnet")
+    p.add_argument("--formulas", type=int, default=24)
+    p.add_argument("--max-atoms", type=int, default=8)
+    p.add_argument("--folds", type=int, default=3)
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--freeze", nargs="+", default=["backbone", "last-k", "none"])
+    p.add_argument("--write-bundle", action="store_true", help="write the structures as matwidgets/data package data and stop")
+    args = p.parse_args()
+    if args.write_bundle:
+        from matwidgets.engine.data import write_enthalpy_bundle
+        from matwidgets.engine.hull import elemental_references
+
+        model = mw.load_model(args.model, device="cpu")
+        ds = datasets.experimental_formation_enthalpies(model, formulas=pick_formulas(args.formulas), max_atoms=args.max_atoms)
+        print(write_enthalpy_bundle(ds, elemental_references(ds.elements(), model)), len(ds), "compounds")
+        return
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    if args.part in ("enthalpy", "all"):
+        part_enthalpy(args)
+    if args.part in ("r2scan", "all"):
+        part_r2scan(args)
+
+
+if __name__ == "__main__":
+    main()
