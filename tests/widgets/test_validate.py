@@ -26,6 +26,7 @@ MAKE = {
     "ShapView": lambda **kw: mw.ShapView(nacl(), model=LJ, autostart=False, **kw),
     "HullExplorer": lambda **kw: mw.HullExplorer("Li-Fe-O", model=LJ, **kw),
     "InverseDesigner": lambda **kw: mw.InverseDesigner(nacl(), model=LJ, **kw),
+    "FineTuner": lambda **kw: mw.FineTuner(mw.Dataset([nacl(), nacl()], energy=[-6.5, -6.4]), model=mw.SchNet(), **kw),
 }
 
 
