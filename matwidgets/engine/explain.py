@@ -142,10 +142,13 @@ class _ValueFunction:
 
             results = map_shared(self.client, _evaluate_on_worker, self._portable(), [present[g] for g in groups])
         else:
-            results = ((k, self._evaluate(present[g])) for k, g in enumerate(groups))
-        for k, values in results:
+            results = ((k, self._evaluate(present[g])) for k, g in enumerate(groups))  # lazy: one batch per step
+        while True:
             if self.cancel is not None and self.cancel():
                 raise _Cancelled  # leaves shap's loop, which calls us once with thousands of coalitions
+            k, values = next(results, (None, None))
+            if k is None:
+                break
             out[groups[k]] = values
         self.n_evaluations += len(todo)
         return out
