@@ -49,26 +49,22 @@ class ModelCard:
     offline: bool
 
 
-# To be measured with `OMP_NUM_THREADS=2 PYTHONPATH=$PWD python benchmarks/zoo_speed.py` (float32, CPU,
-# 2 threads, 8 rattled 8-atom cells in one batch, median of 5 after a warm-up) on an otherwise idle
-# machine. Left None on purpose: on 2026-11-25 (15:45 and 16:04 UTC) the 2 cores were shared with
-# other jobs and two runs of the same code 20 minutes apart differed up to 8x (chgnet 4472 vs 34747
-# µs/atom; sevennet-l3i5 median 187172 vs min 33732 within one run), so no number here would be
-# "measured here" in any useful sense. Orders of magnitude seen: lj/morse ~50, schnet ~200,
-# chgnet >= 3500, sevennet-0 >= 15000 µs/atom (sevenn's own SevenNetCalculator on a 64-atom Si
-# cell, 1 thread: 14310 µs/atom against 11487 for our wrapper of the same model).
+# Forward + backward (energy, forces, stress) per atom on this 2-core CPU, float32, 2 threads, 20
+# random 8-32-atom cells (402 atoms) in one batch, median of 2 after a warm-up, measured on an idle
+# machine with `OMP_NUM_THREADS=2 python benchmarks/engine.py --only zoo` on 2026-11-25 (17:10 UTC).
+# (Earlier runs while other jobs shared the cores differed up to 8x: only idle-machine numbers here.)
 US_PER_ATOM: dict[str, float | None] = {
-    "chgnet": None,
-    "chgnet-0.2.0": None,
-    "chgnet-r2scan": None,
-    "sevennet-0": None,
-    "sevennet-l3i5": None,
-    "sevennet-mf-0": None,
-    "schnet": None,
-    "lj": None,
-    "morse": None,
+    "chgnet": 1969.0,
+    "chgnet-0.2.0": 1434.0,
+    "chgnet-r2scan": 1992.0,
+    "sevennet-0": 8413.0,
+    "sevennet-l3i5": 22118.0,
+    "sevennet-mf-0": 8252.0,
+    "schnet": 148.0,
+    "lj": 14.0,
+    "morse": 20.0,
 }
-US_PER_ATOM_MEASURED = "not measured: the CPU was contended (see the comment above)"
+US_PER_ATOM_MEASURED = "2026-11-25, 2-core CPU, 2 threads, float32: python benchmarks/engine.py --only zoo"
 
 MPTRJ = "MPtrj (1.58M MP GGA/GGA+U relaxation frames)"
 
