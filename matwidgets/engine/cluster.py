@@ -26,8 +26,8 @@ SHARDS_PER_SLOT = 4  # shards per worker thread: fast workers take more, per-tas
 
 
 def iter_cluster(batch: AtomsBatch, counts: Sequence[int], model: Any, relax: bool, kw: dict, client: Any,
-                 shard_atoms: int | None) -> Iterator[tuple[list[int], list]]:
-    """(indices, results) of each shard as it finishes."""
+                 shard_atoms: int | None) -> Iterator[tuple[list[int], list, str]]:
+    """(indices, results, worker address) of each shard as it finishes."""
     workers = check_client(client)
     if shard_atoms is None:
         slots = sum(int(w.get("nthreads", 1)) for w in workers.values())
@@ -37,7 +37,8 @@ def iter_cluster(batch: AtomsBatch, counts: Sequence[int], model: Any, relax: bo
                for ix in plan_batches(counts, shard_atoms)}
     try:
         for fut in as_completed(futures):
-            yield futures[fut], fut.result()
+            worker, results = fut.result()
+            yield futures[fut], results, worker
     finally:
         client.cancel(list(futures))  # a consumer that stops early leaves no work behind
 
@@ -132,5 +133,6 @@ class ModelPlugin(ThreadsPlugin):
         self.model = None
 
 
-def _worker_shard(plugin_name: str, batch: AtomsBatch, relax: bool, kw: dict) -> list:
-    return run_shard(batch, get_worker().plugins[plugin_name].model, relax, kw)
+def _worker_shard(plugin_name: str, batch: AtomsBatch, relax: bool, kw: dict) -> tuple[str, list]:
+    worker = get_worker()
+    return worker.address, run_shard(batch, worker.plugins[plugin_name].model, relax, kw)

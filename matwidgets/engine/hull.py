@@ -61,6 +61,7 @@ class HullProgress:
     new_entries: list
     new_failures: list
     from_cache: bool = False
+    workers: dict | None = None  # on a dask cluster: candidates finished per worker address so far
 
 
 class HullResult:
@@ -290,12 +291,14 @@ def _relax_on_cluster(todo, model, fmax, steps, store, done, total, client):
 
     batch = AtomsBatch.from_structures([c.structure for c, _ in todo])
     kw = {"fmax": fmax, "steps": steps, "relax_cell": True}
-    for ix, results in iter_cluster(batch, batch.counts.tolist(), model, True, kw, client, None):
+    per_worker: dict[str, int] = {}
+    for ix, results, worker in iter_cluster(batch, batch.counts.tolist(), model, True, kw, client, None):
         chunk = [todo[i] for i in ix]
         checked = [SimulationError(r.error) if r.error else _checked(r.structure, r.energy, r.converged) for r in results]
         entries, failures = _store_results(chunk, checked, store)
         done += len(chunk)
-        yield HullProgress(done, total, entries, failures)
+        per_worker[worker] = per_worker.get(worker, 0) + len(chunk)
+        yield HullProgress(done, total, entries, failures, workers=dict(per_worker))
 
 
 def _checked(structure, energy: float, converged: bool):

@@ -87,7 +87,7 @@ def iter_screen(structures: Any, model: Potential | str | None = None, relax: bo
         else:
             from matwidgets.engine.cluster import iter_cluster
 
-            pairs = iter_cluster(sub, counts, model, relax, kw, client, shard_atoms)
+            pairs = ((ix, res) for ix, res, _worker in iter_cluster(sub, counts, model, relax, kw, client, shard_atoms))
         for ix, results in pairs:
             if store is not None:
                 store.put_many([_to_row(keys[todo[i]], res, relax) for i, res in zip(ix, results)])

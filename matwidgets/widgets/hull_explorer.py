@@ -43,6 +43,7 @@ class HullExplorer(W.VBox):
         self._hull_kw = hull_kw
         self.entries: list = []
         self.failed: list = []
+        self.workers: dict[str, int] = {}  # on a dask cluster (client=): candidates finished per worker
         self.result: HullResult | None = None
         self.added: list[dict] = []  # what add() found, one dict per added candidate
         self.job: Job | None = None
@@ -117,6 +118,8 @@ class HullExplorer(W.VBox):
             new = new or bool(st.new_entries or st.new_failures)
             self.progress.max, self.progress.value = max(st.total, 1), st.done if st.total else 1
             self.count.value = f"{st.done} / {st.total}" if st.total else "given entries"
+            if st.workers:  # on a dask cluster: candidates finished by each worker
+                self.workers = dict(st.workers)
         if new or self.result is None:  # most steps are optimiser steps with nothing new to draw
             self._rebuild()
         if self._rebuild_error is None:
@@ -126,6 +129,8 @@ class HullExplorer(W.VBox):
         if self.result is None:
             return f"relaxing candidates, smallest cells first: {html.escape(self._waiting_for or 'nothing finished yet')}"
         parts = [f"{len(self.result.entries)} entries on the plot"]
+        if self.workers:
+            parts.append("workers: " + ", ".join(f"{html.escape(w)} {n}" for w, n in sorted(self.workers.items())))
         if self.provisional:
             parts.append("<b>provisional: references still relaxing</b> (each element's lowest energy so far)")
         if self._missing:
@@ -147,6 +152,8 @@ class HullExplorer(W.VBox):
         line = f"{job.status}: {len(self.entries)} entries" + (f", {n_fail} failed (see to_dataframe())" if n_fail else "")
         if self._missing:
             line += f"; no reference for {', '.join(self._missing)}: its compounds are left out"
+        if self.workers:
+            line += "; workers: " + ", ".join(f"{html.escape(w)} {n}" for w, n in sorted(self.workers.items()))
         self.status.value = line
 
     # ---- the plot -------------------------------------------------------------------------

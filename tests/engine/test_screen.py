@@ -12,6 +12,7 @@ from pymatgen.core import Lattice, Structure
 
 import matwidgets as mw
 from matwidgets.engine.cluster import check_client
+from matwidgets.engine.hull import iter_hull
 
 LJ = mw.LennardJones(epsilon=0.0104, sigma=3.4, cutoff=7.0)
 
@@ -159,6 +160,19 @@ def test_hull_on_the_cluster_equals_the_hull_here(client, tmp_path):
     assert b.prototype.tolist() == a.prototype.tolist()
     np.testing.assert_allclose(b.e_form, a.e_form, atol=1e-5)
     assert len(ResultStore(tmp_path / "there.db")) == len(b)  # written here, by the client process
+
+    # progress per worker: every candidate counted once, by the worker that relaxed it
+    steps = list(iter_hull(structs, LJ, store=ResultStore(tmp_path / "again.db"), client=client))
+    workers = steps[-1].workers
+    assert sum(workers.values()) == steps[-1].total == len(b)
+    assert set(workers) <= set(client.scheduler_info(n_workers=-1)["workers"])
+
+    from matwidgets.widgets.hull_explorer import HullExplorer
+
+    explorer = HullExplorer(structs, LJ, store=ResultStore(tmp_path / "widget.db"), client=client)
+    assert explorer.job.wait(120) and explorer.result is not None
+    assert sum(explorer.workers.values()) == len(b)
+    assert "workers: tcp://127.0.0.1:" in explorer.status.value
 
 
 def test_explain_on_the_cluster_equals_explain_here(client):
