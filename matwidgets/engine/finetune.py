@@ -74,12 +74,13 @@ def readout_module(model: Potential) -> nn.Module:
                      "(supported: schnet, chgnet); fine-tune target='energy' instead")
 
 
-def pooled_features(model: Potential, batch: AtomsBatch, training: bool = False) -> tuple[torch.Tensor, dict]:
+def pooled_features(model: Potential, batch: AtomsBatch, training: bool = False, forces: bool = False, stress: bool = False,
+                    **kw) -> tuple[torch.Tensor, dict]:
     """Mean over each system's atoms of the readout's input features: [n_systems, F], and compute's output."""
     seen = []
     handle = readout_module(model).register_forward_pre_hook(lambda mod, args: seen.append(args[0]))
     try:
-        out = model.compute(batch, forces=False, stress=False, training=training)
+        out = model.compute(batch, forces=forces, stress=stress, training=training, **kw)
     finally:
         handle.remove()
     x = seen[-1]
@@ -123,16 +124,7 @@ class PropertyModel(Potential):
         return self.head(pooled.to(self.head.weight.dtype)).squeeze(-1).to(torch.float64)
 
     def compute(self, batch: AtomsBatch, forces: bool = True, stress: bool = True, training: bool = False, **kw) -> dict:
-        seen = []
-        handle = readout_module(self.base).register_forward_pre_hook(lambda mod, args: seen.append(args[0]))
-        try:
-            out = self.base.compute(batch, forces=forces, stress=stress, training=training, **kw)
-        finally:
-            handle.remove()
-        x = seen[-1]
-        idx = batch.system_idx.to(x.device)
-        pooled = torch.zeros(batch.n_systems, x.shape[1], dtype=x.dtype, device=x.device).index_add(0, idx, x)
-        pooled = pooled / torch.bincount(idx, minlength=batch.n_systems).to(x.dtype)[:, None]
+        pooled, out = pooled_features(self.base, batch, training=training, forces=forces, stress=stress, **kw)
         prop = self.head(pooled.to(self.head.weight.dtype)).squeeze(-1).to(torch.float64)
         out[self.property] = prop if training else prop.detach()
         return out

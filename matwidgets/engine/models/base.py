@@ -152,20 +152,26 @@ class Potential(torch.nn.Module):
         cell_s = batch.cell @ deform
         vectors = edge_vectors(pos_s, cell_s, batch.system_idx, edges)
         atom_e = self.energies(batch, vectors, edges)
-        energy = torch.zeros(batch.n_systems, dtype=atom_e.dtype, device=atom_e.device)
-        energy = energy.index_add(0, batch.system_idx, atom_e)
-        keep = (lambda t: t) if training else (lambda t: t.detach())
-        out = {"energy": keep(energy), "atom_energies": keep(atom_e)}
-        wrt = [t for t, want in ((pos, forces), (strain, stress)) if want]
-        if wrt:
-            grads = torch.autograd.grad(energy.sum(), wrt, allow_unused=True, create_graph=training)
-            grads = [torch.zeros_like(t) if g is None else g for g, t in zip(grads, wrt)]
-            if forces:
-                out["forces"] = keep(-grads[0])
-            if stress:
-                volume = torch.linalg.det(batch.cell).abs()[:, None, None]
-                out["stress"] = keep(grads[-1] / volume * EV_PER_A3_TO_GPA)
-        return out
+        return energy_outputs(batch, atom_e, pos, strain, forces, stress, training)
+
+
+def energy_outputs(batch: AtomsBatch, atom_e: torch.Tensor, pos: torch.Tensor, strain: torch.Tensor, forces: bool, stress: bool,
+                   training: bool) -> dict[str, torch.Tensor]:
+    """energy, atom_energies, forces = -dE/dpos and stress = (1/V) dE/dstrain (GPa) from atom energies
+    computed on ``pos`` and a cell deformed by ``strain``; detached unless ``training``."""
+    energy = torch.zeros(batch.n_systems, dtype=atom_e.dtype, device=atom_e.device).index_add(0, batch.system_idx, atom_e)
+    keep = (lambda t: t) if training else (lambda t: t.detach())
+    out = {"energy": keep(energy), "atom_energies": keep(atom_e)}
+    wrt = [t for t, want in ((pos, forces), (strain, stress)) if want]
+    if wrt:
+        grads = torch.autograd.grad(energy.sum(), wrt, allow_unused=True, create_graph=training)
+        grads = [torch.zeros_like(t) if g is None else g for g, t in zip(grads, wrt)]
+        if forces:
+            out["forces"] = keep(-grads[0])
+        if stress:
+            volume = torch.linalg.det(batch.cell).abs()[:, None, None]
+            out["stress"] = keep(grads[-1] / volume * EV_PER_A3_TO_GPA)
+    return out
 
 
 def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:

@@ -27,7 +27,7 @@ from typing import Any
 import torch
 
 from matwidgets.engine.atoms import AtomsBatch
-from matwidgets.engine.models.base import EV_PER_A3_TO_GPA, Potential, weights_hash
+from matwidgets.engine.models.base import Potential, energy_outputs, weights_hash
 from matwidgets.engine.neighbors import Edges, edge_vectors, neighbor_list
 from matwidgets.errors import InvalidStructureError
 
@@ -272,16 +272,4 @@ class SevenNetPotential(Potential):
             species_weights = (allowed_z.to(self.device), weights.to(self.device, self.dtype))
         with torch.set_grad_enabled(forces or stress or training or torch.is_grad_enabled()):
             atom_e = self.energies(batch, vectors, edges, species_weights, filter_edges=neighbors is not None)
-            energy = torch.zeros(batch.n_systems, dtype=atom_e.dtype, device=atom_e.device).index_add(0, batch.system_idx, atom_e)
-            keep = (lambda t: t) if training else (lambda t: t.detach())
-            out = {"energy": keep(energy), "atom_energies": keep(atom_e)}
-            wrt = [t for t, want in ((pos, forces), (strain, stress)) if want]
-            if wrt:
-                grads = torch.autograd.grad(energy.sum(), wrt, allow_unused=True, create_graph=training)
-                grads = [torch.zeros_like(t) if g is None else g for g, t in zip(grads, wrt)]
-                if forces:
-                    out["forces"] = keep(-grads[0])
-                if stress:
-                    volume = torch.linalg.det(batch.cell).abs()[:, None, None]
-                    out["stress"] = keep(grads[-1] / volume * EV_PER_A3_TO_GPA)
-        return out
+            return energy_outputs(batch, atom_e, pos, strain, forces, stress, training)
