@@ -15,6 +15,9 @@ python -m pip install -q -e ".[test]"
 PATH="$(pwd)/.venv/bin:$PATH" jupyter labextension develop --overwrite . > /dev/null
 mkdir -p .venv/etc/jupyter/jupyter_server_config.d
 cp jupyter-config/matwidgets.json .venv/etc/jupyter/jupyter_server_config.d/
+# the nbconvert template for offline HTML (`jupyter nbconvert --to html --template matwidgets`)
+mkdir -p .venv/share/jupyter/nbconvert/templates
+ln -sfn "$(pwd)/jupyter-config/nbconvert/matwidgets" .venv/share/jupyter/nbconvert/templates/matwidgets
 # Debian's chromium for the browser tests (never a browser downloaded by a tool)
 if [ "${MATWIDGETS_SKIP_BROWSER:-0}" != "1" ] && [ ! -x /usr/bin/chromium ]; then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"

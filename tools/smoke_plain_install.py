@@ -50,6 +50,12 @@ def main() -> int:
     assert (lab / "package.json").is_file() and any((lab / "static").glob("remoteEntry.*.js")), f"no lab extension in {lab}"
     assert (prefix / "etc/jupyter/jupyter_server_config.d/matwidgets.json").is_file(), "server extension not enabled"
     import matwidgets.server  # noqa: F401  (jupyter_server imports it at start)
+    # `jupyter nbconvert --to html --template matwidgets`: the template and its preprocessor
+    assert (prefix / "share/jupyter/nbconvert/templates/matwidgets/conf.json").is_file(), "no nbconvert template"
+    from nbconvert import HTMLExporter
+
+    HTMLExporter(template_name="matwidgets")  # finds the template and its preprocessor
+    import matwidgets.nbconvert  # noqa: F401
 
     # screening on a dask cluster needs distributed; SevenNet needs sevenn (weights in its wheel)
     import distributed  # noqa: F401

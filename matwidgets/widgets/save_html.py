@@ -36,14 +36,8 @@ def save_html(widget: Any, path: str | os.PathLike, title: str = "matwidgets", m
         raise TypeError(f"save_html needs a widget (StructureView, HullExplorer, ...), not {type(widget).__name__}")
     page = _Page(max_frames)
     body = page.render(widget)
-    head = [f"<meta charset='utf-8'><title>{html.escape(title)}</title>", f"<style>{CSS}</style>"]
-    if page.plotly:
-        from plotly.offline import get_plotlyjs
-
-        head.append(f"<script>{get_plotlyjs()}</script>")
-    scripts = [f"<script type='text/plain' id='{k}'>{_script_text(src)}</script>" for k, src in page.esm.items()]
-    scripts.append(f"<script type='module'>{_script_text((STATIC / 'save_html.js').read_text())}</script>")
-    doc = "<!doctype html>\n<html><head>" + "".join(head) + "</head><body>" + body + "".join(scripts) + "</body></html>\n"
+    head = f"<meta charset='utf-8'><title>{html.escape(title)}</title><style>{CSS}</style>"
+    doc = "<!doctype html>\n<html><head>" + head + "</head><body>" + page.assets() + body + "</body></html>\n"
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
     try:
@@ -92,6 +86,18 @@ class _Page:
         self.plotly = False
         self.n = 0
 
+    def assets(self) -> str:
+        """plotly.js (if a plot was drawn), each ES module once, and the script that mounts
+        the views: put it once in the page, before or after the rendered bodies."""
+        parts = []
+        if self.plotly:
+            from plotly.offline import get_plotlyjs
+
+            parts.append(f"<script>{get_plotlyjs()}</script>")
+        parts += [f"<script type='text/plain' id='{k}'>{_script_text(src)}</script>" for k, src in self.esm.items()]
+        parts.append(f"<script type='module'>{_script_text((STATIC / 'save_html.js').read_text())}</script>")
+        return "".join(parts)
+
     def new_id(self, prefix: str) -> str:
         self.n += 1
         return f"{prefix}-{self.n}"
@@ -119,15 +125,21 @@ class _Page:
     def view(self, w: anywidget.AnyWidget) -> str:
         esm = w._esm
         source = Path(esm).read_text() if isinstance(esm, Path) or (isinstance(esm, str) and os.path.exists(esm)) else str(esm)
-        key = f"mw-esm-{type(w).__name__}"
-        self.esm.setdefault(key, source)
         state, binary = view_state(w)
-        frames = []
         traj = getattr(w, "_traj", None) or []
+        frames = []
         for k in range(min(len(traj), self.max_frames)):
             parts, buffers = w._traj_frame(k)
             frames.append({"parts": parts, "buffers": [base64.b64encode(bytes(b)).decode() for b in buffers]})
-        if traj:
+        return self.view_spec(source, type(w).__name__, state, binary, frames)
+
+    def view_spec(self, source: str, name: str, state: dict, binary: list[str], frames: list) -> str:
+        """A view of an ES module (``source``, one copy per ``name``) over ``state``, whose
+        ``binary`` traits are base64 strings; ``frames`` are saved trajectory frames."""
+        key = f"mw-esm-{name}"
+        self.esm.setdefault(key, source)
+        state = dict(state)
+        if frames:
             state["traj_frames"] = len(frames)
             state["traj_index"] = min(state.get("traj_index", 0), len(frames) - 1)
         el = self.new_id("mw-view")
@@ -137,9 +149,12 @@ class _Page:
     def plot(self, fig: Any) -> str:
         import plotly.io as pio
 
+        return self.plot_figure(json.loads(pio.to_json(fig, validate=False)))
+
+    def plot_figure(self, figure: dict) -> str:
+        """A plotly figure ({"data": [...], "layout": {...}}, JSON-able) drawn by the inlined plotly.js."""
         self.plotly = True
         el = self.new_id("mw-plot")
-        figure = json.loads(pio.to_json(fig, validate=False))
         height = (figure.get("layout") or {}).get("height") or 450
         return (f"<div id='{el}' style='width:100%;height:{int(height)}px'></div>"
                 f"<script type='application/x-matwidgets-plot'>{_json({'el': el, 'figure': figure})}</script>")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
@@ -87,5 +88,43 @@ def test_hull_explorer_plot_and_controls(offline_page, tmp_path):
     page.wait_for_selector(".js-plotly-plot .scatterlayer .point", timeout=30_000)
     assert page.locator(".js-plotly-plot .scatterlayer .point").count() >= 4
     assert page.locator("input[disabled]").count() >= 1  # the threshold slider, shown as it was
+    assert errors == []
+    assert all(u.startswith(("file:", "blob:", "data:")) for u in requests), requests
+
+
+NBCONVERT_CELLS = [
+    "from pymatgen.core import Lattice, Structure\nimport plotly.graph_objects as go\nimport ipywidgets as W\nimport matwidgets as mw\n"
+    "s = Structure(Lattice.cubic(5.64), ['Na', 'Cl'], [[0, 0, 0], [0.5, 0.5, 0.5]])\nmw.StructureView(s, height=400)",
+    "W.VBox([W.HTML('<b id=\"mw-test-html\">a label</b>'), go.FigureWidget(go.Scatter(x=[0.0, 1.0, 2.0], y=[3, 1, 2], mode='markers'))])",
+]
+
+
+def test_nbconvert_html_of_an_executed_notebook_offline(offline_page, tmp_path):
+    """`jupyter nbconvert --to html --template matwidgets` of a notebook executed with its widget
+    state stored (what nbclient does by default) draws the structure and the plot offline."""
+    import nbformat
+    from nbclient import NotebookClient
+    from nbconvert import HTMLExporter
+
+    page, requests, errors = offline_page
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in NBCONVERT_CELLS])
+    NotebookClient(nb, timeout=120, kernel_name="python3").execute()
+    assert "widgets" in nb.metadata  # the saved widget state the preprocessor reads
+    body, _ = HTMLExporter(template_name="matwidgets").from_notebook_node(nb)
+    assert "application/vnd.jupyter.widget-view+json" not in body
+    assert not re.search(r"<script[^>]*\bsrc=", body), "a script loaded from elsewhere"  # nbconvert's CDN scripts
+    path = tmp_path / "nb.html"
+    path.write_text(body)
+    requests.clear()
+    errors.clear()
+    open_saved(page, path)
+    canvas = page.locator(".mw-sv canvas").first
+    canvas.wait_for(state="visible", timeout=30_000)
+    page.wait_for_timeout(500)
+    px = png_pixels(canvas.screenshot())
+    assert (px.sum(axis=2) < 700).mean() > 0.005, "canvas is blank"  # two atoms and the cell
+    page.wait_for_selector(".js-plotly-plot .scatterlayer .point", timeout=30_000)
+    assert page.locator(".js-plotly-plot .scatterlayer .point").count() == 3
+    assert page.locator("#mw-test-html").text_content() == "a label"
     assert errors == []
     assert all(u.startswith(("file:", "blob:", "data:")) for u in requests), requests

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import nbformat
@@ -17,3 +18,12 @@ def test_notebook_runs(path):
     NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert not errors
+    # and converts to offline HTML (jupyter nbconvert --to html --template matwidgets): every
+    # widget output becomes static HTML, no script comes from a CDN (the browser test opens one)
+    from nbconvert import HTMLExporter
+
+    views = sum("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for c in nb.cells for o in c.get("outputs", []))
+    body, _ = HTMLExporter(template_name="matwidgets").from_notebook_node(nb)
+    assert "application/vnd.jupyter.widget-view+json" not in body
+    assert not re.search(r"<script[^>]*\bsrc=", body)
+    assert len(re.findall(r"<div id=[\"']mw-(?:view|plot)-", body)) >= views
