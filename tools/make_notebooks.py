@@ -17,6 +17,32 @@ import nbformat as nbf
 ROOT = Path(__file__).resolve().parents[1] / "notebooks"
 
 NOTEBOOKS: dict[str, list[tuple[str, str]]] = {
+    "00_index.ipynb": [
+        ("md", "# matwidgets tutorials\n\n"
+               "Interactive machine-learned materials science in Jupyter: a pretrained graph neural network (CHGNet by default) "
+               "predicts energies, forces and stresses of crystals, and widgets let you build, relax, simulate, explain and screen them. "
+               "Everything runs offline in this kernel, on the GPU when there is one. Each notebook takes a few minutes on a laptop CPU; "
+               "run them in order the first time.\n\n"
+               "| notebook | you will see | you will learn |\n"
+               "|---|---|---|\n"
+               "| [01 Quickstart](01_quickstart.ipynb) | a 3D crystal, its predicted energy, forces and stress | `predict`, `StructureView`, `%load_ext matwidgets`, `save_html` |\n"
+               "| [02 Convex hull](02_convex_hull.ipynb) | the Li-O hull filling in as candidates relax | formation energies, stability, `HullExplorer`, decomposition reactions |\n"
+               "| [03 Molecular dynamics](03_molecular_dynamics.ipynb) | a crystal vibrating live, energy and temperature traces | `run_md`, thermostats, conservation of energy, `MDPlayer` |\n"
+               "| [04 Explain with SHAP](04_explain_with_shap.ipynb) | atoms coloured by their contribution to a prediction | Shapley values, maskers and baselines, `ShapView` |\n"
+               "| [05 Build and predict](05_build_and_predict.ipynb) | a structure builder with live properties | prototypes, substitutions, strain, `StructureBuilder`, `PropertyPanel` |\n"
+               "| [06 Inverse design](06_inverse_design.ipynb) | a structure following the model's gradients | gradient design with chemical constraints, `InverseDesigner` |\n"
+               "| [07 Transfer learning](07_transfer_learning.ipynb) | a pretrained model fine-tuned on a small dataset | `finetune`, frozen layers, forgetting, `FineTuner` |\n"
+               "| [08 Screening at scale](08_screening_at_scale.ipynb) | many candidates screened in process and on a Dask cluster | `screen`, `iter_screen`, `client=`, resumable stores |\n\n"
+               "Outside the notebooks: `%load_ext matwidgets` makes pymatgen and ASE objects display as widgets, "
+               "double-clicking a `.cif` or `POSCAR` in JupyterLab opens a 3D viewer, and "
+               "`jupyter nbconvert --to html --template matwidgets` turns an executed notebook into an offline page."),
+        ("md", "Check your setup: the version, where the models run, and the models that ship offline "
+               "(parameters, training data and the microseconds per atom measured on a 2-core CPU)."),
+        ("code", "import pandas as pd\nimport matwidgets as mw\nfrom matwidgets.engine.models import default_device\n\n"
+                 "print(\"matwidgets\", mw.__version__, \"on\", default_device())\n"
+                 "pd.DataFrame([vars(card) for card in mw.list_models()])"),
+        ("md", "Next: open [01 Quickstart](01_quickstart.ipynb)."),
+    ],
     "01_quickstart.ipynb": [
         ("md", "# Quickstart: predict the properties of a crystal\n\n"
                "matwidgets wraps a pretrained graph neural network (CHGNet 0.3.0, shipped in the `chgnet` wheel, so this runs offline). "

@@ -142,6 +142,17 @@ class NotebookPage:
         )
 
 
+GALLERY = Path(__file__).resolve().parents[2] / "docs" / "gallery"
+
+
+def gallery(target, name: str) -> None:
+    """With MATWIDGETS_GALLERY=1, save a screenshot of ``target`` (a page or locator) as
+    docs/gallery/<name>.png: the README's gallery is taken by the browser tests themselves."""
+    if os.environ.get("MATWIDGETS_GALLERY") == "1":
+        GALLERY.mkdir(parents=True, exist_ok=True)
+        target.screenshot(path=str(GALLERY / f"{name}.png"))
+
+
 def png_pixels(png: bytes):
     """[h, w, 3] uint8 array of a PNG."""
     import numpy as np

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.browser.harness import gallery
+
 pytestmark = pytest.mark.browser
 
 SETUP = """
@@ -38,3 +40,4 @@ def test_prototype_substitute_updates_view_and_panel(open_notebook):
     assert formula != formula_before and "Ba" in formula
     assert nb.kernel("print(sorted(builder.view.species.values()))").count("Ba") == 1
     page.wait_for_function(f"document.body.innerText.includes('{formula}')", timeout=30_000)  # the panel shows the new formula
+    gallery(page.locator('.jp-OutputArea-output').first, "builder_and_panel")

@@ -7,7 +7,7 @@ import urllib.request
 import pytest
 from pymatgen.core import Structure
 
-from tests.browser.harness import png_pixels
+from tests.browser.harness import gallery, png_pixels
 from tests.browser.conftest import EXAMPLES
 
 pytestmark = pytest.mark.browser
@@ -34,6 +34,7 @@ def test_double_click_a_cif_opens_a_viewer_with_its_atoms(lab_browser):
         assert (px.sum(axis=2) < 700).mean() > 0.02, "the viewer tab is blank"
         expected = len(Structure.from_file(EXAMPLES / "NaCl.cif"))
         assert viewer.get_attribute("data-n-atoms") == str(expected)
+        gallery(page, "file_viewer_jupyterlab")
     finally:
         page.close()
 
