@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from matwidgets.engine.progress import progress_bar
 from matwidgets.engine.atoms import AtomsBatch
 from matwidgets.engine.data import Dataset, to_batch
 from matwidgets.engine.models.base import Potential
@@ -490,20 +491,24 @@ def _loss(work: Potential, data, target: str, mu, we: float, wf: float, ws: floa
 def finetune(model: Potential | str, dataset: Dataset, target: str = "energy", freeze: str | Sequence[str] = "backbone",
              epochs: int = 100, lr: float = 1e-3, batch_size: int = 16, val: float | Dataset | None = 0.1,
              replay: str | Dataset | None = None, seed: int | None = None,
-             callback: Callable[[FineTuneStep], bool | None] | None = None, **kw) -> FineTuneResult:
+             callback: Callable[[FineTuneStep], bool | None] | None = None, progress: bool = False, **kw) -> FineTuneResult:
     """Run ``iter_finetune`` (same arguments) and return FineTuneResult(best model, history, metrics).
 
     ``callback(step)`` is called after each epoch; returning True stops the run, which
     keeps the best model so far. The returned model saves with ``save`` and loads with
-    ``load_model(path)``; its ``tag`` records what it was fine-tuned on.
+    ``load_model(path)``; its ``tag`` records what it was fine-tuned on. ``progress=True``
+    shows a bar of epochs with the latest losses (tqdm: notebook or terminal).
     """
     history: list[FineTuneStep] = []
     gen = iter_finetune(model, dataset, target, freeze, epochs, lr, batch_size, val, replay, seed, **kw)
-    for step in gen:
-        history.append(step)
-        if callback is not None and callback(step):
-            gen.close()
-            break
+    with progress_bar(progress, epochs, "fine-tuning", unit="epoch") as bar:
+        for step in gen:
+            history.append(step)
+            bar.update(1)
+            bar.set_postfix_str(f"loss {step.train_loss:.4g}" + ("" if step.val_mae is None else f", val MAE {step.val_mae:.4g}"))
+            if callback is not None and callback(step):
+                gen.close()
+                break
     return result_from_steps(model, history, epochs, target, freeze)
 
 

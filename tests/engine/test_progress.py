@@ -24,3 +24,21 @@ def test_hull_for_and_explain_report_progress_on_stderr(capsys):
     err = capsys.readouterr().err
     assert "SHAP coalitions" in err and "100/100" in err
     np.testing.assert_allclose(a.values, mw.explain(s, lj, target="energy").values)
+
+
+def test_finetune_reports_epochs_on_stderr(capsys):
+    import torch
+
+    from matwidgets.engine.data import Dataset
+
+    torch.manual_seed(0)
+    schnet = mw.SchNet(cutoff=4.0, n_features=8, n_interactions=1, n_rbf=6)
+    structs = [Structure(Lattice.cubic(3.0 + 0.1 * k), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]) for k in range(4)]
+    ds = Dataset(structs, energy=[-6.0 - 0.1 * k for k in range(4)])
+    kw = dict(freeze="none", epochs=3, lr=1e-2, batch_size=2, val=None, seed=0)
+    quiet = mw.finetune(schnet, ds, **kw)
+    assert capsys.readouterr().err == ""
+    loud = mw.finetune(schnet, ds, progress=True, **kw)
+    err = capsys.readouterr().err
+    assert "fine-tuning" in err and "3/3" in err and "loss" in err
+    assert [s.train_loss for s in loud.history] == [s.train_loss for s in quiet.history]  # same seed, same run
