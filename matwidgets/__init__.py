@@ -44,6 +44,10 @@ _EXPORTS = {
     "PropertyModel": "matwidgets.engine.finetune",
     "finetune": "matwidgets.engine.finetune",
     "iter_finetune": "matwidgets.engine.finetune",
+    "meta_train": "matwidgets.engine.meta",
+    "adapt": "matwidgets.engine.meta",
+    "distill": "matwidgets.engine.distill",
+    "DistillResult": "matwidgets.engine.distill",
     "FineTuner": "matwidgets.widgets.fine_tuner",
     "gradient_design": "matwidgets.engine.design",
     "InverseDesigner": "matwidgets.widgets.inverse_designer",
@@ -109,6 +113,8 @@ if TYPE_CHECKING:  # for editors and type checkers: the same names, imported eag
     from matwidgets.engine.design import DesignStep, gradient_design  # noqa: F401
     from matwidgets.engine.dynamics import MDControl, MDFrame, SimulationError, run_md  # noqa: F401
     from matwidgets.engine.finetune import FineTuneResult, FineTuneStep, PropertyModel, finetune, iter_finetune  # noqa: F401
+    from matwidgets.engine.meta import adapt, meta_train  # noqa: F401
+    from matwidgets.engine.distill import DistillResult, distill  # noqa: F401
     from matwidgets.engine.explain import Attribution, explain  # noqa: F401
     from matwidgets.engine.hull import HullResult, hull_for  # noqa: F401
     from matwidgets.engine.models import ModelCard, Potential, list_models, load_model  # noqa: F401
