@@ -40,7 +40,10 @@ def main() -> None:
     ap.add_argument("--md-steps", type=int, default=200)
     ap.add_argument("--every", type=int, default=10)
     ap.add_argument("--epochs", type=int, default=60)
-    ap.add_argument("--features", type=int, default=64)
+    ap.add_argument("--features", type=int, default=32)
+    ap.add_argument("--interactions", type=int, default=3)
+    ap.add_argument("--rbf", type=int, default=16)
+    ap.add_argument("--cutoff", type=float, default=4.5)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--speed-steps", type=int, default=50)
     args = ap.parse_args()
@@ -53,11 +56,13 @@ def main() -> None:
     else:
         starts = args.system
     torch.manual_seed(0)
-    student = mw.SchNet(cutoff=5.0, n_features=args.features, n_interactions=3, n_rbf=32)
+    student = mw.SchNet(cutoff=args.cutoff, n_features=args.features, n_interactions=args.interactions, n_rbf=args.rbf)
     t0 = time.perf_counter()
     res = distill(teacher, starts, student=student, md_steps=args.md_steps, every=args.every, epochs=args.epochs,
                   lr=2e-3, batch_size=16, seed=0, progress=True)
     m = res.metrics
+    print(f"student: SchNet cutoff {args.cutoff} Å, {args.features} features, {args.interactions} interactions, {args.rbf} rbf, "
+          f"{sum(p.numel() for p in student.parameters())} parameters")
     print(f"distilled in {time.perf_counter() - t0:.0f} s: {m['n_frames']} training frames, {m['n_held_out']} held out")
     print(f"held-out force MAE vs teacher: {m['force_mae']:.3f} eV/Å (untrained student {m['force_mae_before']:.3f}); "
           f"energy MAE {m['energy_mae'] * 1000:.1f} meV/atom")

@@ -215,15 +215,17 @@ def _arrays_from(item: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndar
         item = read_structure(item)
         if isinstance(item, list):
             raise InvalidStructureError("file holds several frames; read it with read_structure(path, index=...)")
-    module = type(item).__module__
-    if module.startswith("pymatgen"):
-        return _arrays_from_pymatgen(item)
-    if module.startswith("ase"):
+    from ase import Atoms
+
+    # ASE first: pymatgen's AseAtomsAdaptor returns MSONAtoms, an ase.Atoms subclass from a pymatgen module
+    if isinstance(item, Atoms):
         numbers = np.asarray(item.numbers, dtype=np.int64)
         positions = np.asarray(item.positions, dtype=np.float64)
         cell = np.asarray(item.cell.array, dtype=np.float64)
         pbc = np.asarray(item.pbc, dtype=bool)
         return numbers, positions, *_box_if_needed(positions, cell, pbc)
+    if type(item).__module__.startswith("pymatgen"):
+        return _arrays_from_pymatgen(item)
     raise InvalidStructureError(
         f"cannot make a structure from {type(item).__name__}; "
         "pass a pymatgen Structure, ASE Atoms or a file path"

@@ -91,3 +91,14 @@ def test_read_structure_multi_frame(tmp_path):
     assert len(out) == 2
     assert AtomsBatch.from_structures(out).n_systems == 2
     assert torch.allclose(AtomsBatch.from_structures(out[1]).cell, torch.tensor(frames[1].cell.array)[None])
+
+
+def test_atoms_from_pymatgen_adaptor_are_read_as_ase(nacl):
+    """AseAtomsAdaptor returns MSONAtoms (an ase.Atoms subclass defined in a pymatgen module)."""
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    atoms = AseAtomsAdaptor.get_atoms(nacl)
+    assert type(atoms).__module__.startswith("pymatgen")
+    b = AtomsBatch.from_structures([atoms])
+    np.testing.assert_allclose(b.positions.numpy(), atoms.positions)
+    assert b.numbers.tolist() == atoms.numbers.tolist()
