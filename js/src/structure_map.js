@@ -81,7 +81,7 @@ class MapView {
     this.row.style.cssText = `display:flex;width:100%;height:${model.get("height")}px;`;
     this.stage = h("div", "mw-map-stage");
     this.stage.style.cssText = "position:relative;flex:1 1 auto;min-width:0;height:100%;";
-    this.colorbar = h("div", "mw-colorbar");
+    this.colorbar = h("div", "mw-map-colorbar");
     this.colorbar.style.cssText = "flex:0 0 auto;display:none;padding:12px 4px 46px 8px;";
     this.row.append(this.stage, this.colorbar);
     this.root.appendChild(this.row);
@@ -89,7 +89,7 @@ class MapView {
     this.canvas.style.cssText = `position:absolute;left:${MARGIN.left}px;top:${MARGIN.top}px;`;
     this.overlay = h("canvas", "mw-map-overlay");
     this.overlay.style.cssText = "position:absolute;left:0;top:0;cursor:crosshair;touch-action:none;";
-    this.tooltip = h("div", "mw-tooltip");
+    this.tooltip = h("div", "mw-map-tooltip");
     this.tooltip.style.cssText = "position:absolute;z-index:2;pointer-events:none;background:rgba(0,0,0,.78);color:#fff;padding:3px 6px;border-radius:3px;display:none;white-space:pre;";
     this.stage.append(this.canvas, this.overlay, this.tooltip);
     this.ctx = this.overlay.getContext("2d");
@@ -339,7 +339,7 @@ class MapView {
     if (!stops) { cb.style.display = "none"; return; }
     cb.style.display = "flex";
     cb.style.gap = "4px";
-    const grad = h("div", "mw-colorbar-gradient");
+    const grad = h("div", "mw-map-colorbar-gradient");
     const css = bar.stops.map(([t, hx]) => `${hx} ${(100 * t).toFixed(1)}%`).join(",");
     grad.style.cssText = `width:14px;height:100%;border:1px solid #888;background:linear-gradient(to top,${css});`;
     const scale = h("div");
@@ -348,7 +348,7 @@ class MapView {
     top.textContent = fmt(bar.vmax);
     bottom.textContent = fmt(bar.vmin);
     scale.append(top, bottom);
-    const label = h("div", "mw-colorbar-label");
+    const label = h("div", "mw-map-colorbar-label");
     label.textContent = this.raw.labels.color || "";
     label.style.cssText = "writing-mode:vertical-rl;transform:rotate(180deg);text-align:center;font-size:12px;";
     cb.append(grad, scale, label);

@@ -170,8 +170,8 @@ class StructureMap(W.HBox):
         if k >= 0:
             self.view.structure = self.structures[k]
             self.view.reset_view()
-            vals = ", ".join(f"{name} = {self.properties[name][k]:.4g}" for name in ("volume_per_atom", "density")
-                             if name in self.properties)
+            p = self.properties
+            vals = f"{p['volume_per_atom'][k]:.2f} Å³/atom, {p['density'][k]:.2f} g/cm³"
             self.title.value = f"<b>#{k} {self.properties['formula'][k]}</b> <small>{vals}</small>"
 
     def _from_browser(self, change) -> None:
