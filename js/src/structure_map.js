@@ -262,7 +262,9 @@ class MapView {
       if (this.frame) { cancelAnimationFrame(this.frame); this.frame = null; }
       this.drawNow();
       this.gl.readPixels(0, 0, 1, 1, this.gl.RGBA, this.gl.UNSIGNED_BYTE, new Uint8Array(4)); // waits for the GPU
-      this.root.dataset.firstDrawMs = (performance.now() - t0).toFixed(1);
+      const t1 = performance.now();
+      this.root.dataset.firstDrawMs = (t1 - t0).toFixed(1); // render() to the first frame drawn
+      this.root.dataset.firstDrawnAt = String(t1);
     });
   }
 
