@@ -18,6 +18,7 @@ import traitlets as t
 
 from matwidgets.engine import features as F
 from matwidgets.widgets import adapters
+from matwidgets.widgets.feedback import guarded
 from matwidgets.widgets.structure_view import StructureView
 from matwidgets.widgets.validate import check_traits
 
@@ -82,11 +83,18 @@ class StructureMap(W.HBox):
         self.properties: dict[str, np.ndarray] = F.structure_properties(self.structures)
         for name, values in (properties or {}).items():
             self.properties[name] = _check_length(values, n, f"properties[{name!r}]", numeric=False)
-        self.plot = MapPlot(height=height, layout=W.Layout(flex="1 1 60%", min_width="320px"))
-        self.view = StructureView(height=height - 30)
+        self.plot = MapPlot(height=height)
+        self.view = StructureView(height=height)
         self.title = W.HTML()
+        self.message, self.errors = W.HTML(), W.Output()
+        self.controls = {k: W.Dropdown(description=k, layout=W.Layout(width="190px"), style={"description_width": "36px"})
+                         for k in ("x", "y", "color")}
+        for k, box in self.controls.items():
+            box.observe(guarded(self.message, self.errors, f"cannot plot {k}", lambda k=k: self._on_control(k)), "value")
+        left = W.VBox([W.HBox(list(self.controls.values()), layout=W.Layout(flex_flow="row wrap")), self.plot, self.message, self.errors],
+                      layout=W.Layout(flex="1 1 60%", min_width="320px"))
         side = W.VBox([self.title, self.view], layout=W.Layout(flex="0 0 38%", min_width="240px"))
-        super().__init__([self.plot, side], **kwargs)
+        super().__init__([left, side], **kwargs)
         formulas = self.properties["formula"]
         names, index = np.unique(formulas.astype(str), return_inverse=True)
         with self.plot.hold_sync():
@@ -120,10 +128,17 @@ class StructureMap(W.HBox):
         return numeric + [k for k in MODEL_PROPERTIES if k not in self.properties]
 
     def show(self, x: Any = None, y: Any = None, color: Any = None, size: Any = None) -> None:
-        """Plot other properties; arguments left as None keep what is shown (``color=False`` removes colour)."""
+        """Plot other properties; arguments left as None keep what is shown (``color=False`` removes colour).
+
+        An array given here is kept as a property named after its role ("x", "y", "color", "size"),
+        so the menus above the map can offer it again.
+        """
         specs = getattr(self, "_specs", {"color": None, "size": None})
         specs = {**specs, **{k: v for k, v in dict(x=x, y=y, color=color, size=size).items() if v is not None}}
         resolved = {k: (None if v is None or v is False else self.values(v, k)) for k, v in specs.items()}
+        for k, v in specs.items():
+            if not (v is None or v is False or isinstance(v, str)):
+                self.properties[k], specs[k] = resolved[k][0], k
         labels = {k: ("" if r is None else r[1]) for k, r in resolved.items()}
         bar = {}
         if resolved["color"] is not None:
@@ -134,6 +149,26 @@ class StructureMap(W.HBox):
             self.plot.c = b"" if resolved["color"] is None else adapters.f32(resolved["color"][0])
             self.plot.s = b"" if resolved["size"] is None else adapters.f32(resolved["size"][0])
             self.plot.labels, self.plot.colorbar = labels, bar
+        self._sync_controls()
+
+    def _sync_controls(self) -> None:
+        """The menus offer every numeric property computed so far and show what is plotted."""
+        names = [k for k, v in self.properties.items() if v.dtype != object]
+        self._syncing = True
+        try:
+            for k, box in self.controls.items():
+                box.options = (["(none)"] if k == "color" else []) + names
+                value = self._specs[k]
+                box.value = value if isinstance(value, str) else ("(none)" if k == "color" else None)
+        finally:
+            self._syncing = False
+
+    def _on_control(self, role: str) -> None:
+        value = self.controls[role].value
+        if getattr(self, "_syncing", False) or value is None:
+            return
+        self.message.value = ""
+        self.show(**{role: False if value == "(none)" else value})
 
     def _compute_model_properties(self) -> None:
         feats, energy = F.model_features(self.structures, self.model)

@@ -66,6 +66,14 @@ def test_user_arrays_and_show():
     m.show(color=False)
     assert m.plot.c == b"" and m.plot.colorbar == {}
     assert "band_gap" in m.property_names and "pca1" in m.property_names and "formula" not in m.property_names
+    # the menus above the map: the array given as x is offered as "x"; picking a property plots it
+    assert m.controls["x"].value == "x" and m.controls["color"].value == "(none)"
+    assert {"x", "band_gap", "density", "volume_per_atom", "n_atoms"} <= set(m.controls["y"].options)
+    m.controls["color"].value = "n_atoms"
+    np.testing.assert_array_equal(f32(m.plot.c), [8, 8, 8, 2, 8, 8])
+    assert m.plot.labels["color"] == "atoms in the cell"
+    m.controls["x"].value = "volume_per_atom"
+    np.testing.assert_allclose(f32(m.plot.x), [s.volume / len(s) for s in ss], rtol=1e-6)
 
 
 def test_bad_input_names_the_problem():
