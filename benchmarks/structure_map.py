@@ -33,7 +33,7 @@ def make(n):
     m = mw.StructureMap(structures, xy[:, 0], xy[:, 1], color=xy[:, 0] * xy[:, 1], height=500)
     print(f"{time.perf_counter() - t:.2f}")
     return m
-make(100)  # warm-up: first-use imports are not the map's cost
+_ = make(100)  # warm-up: first-use imports are not the map's cost
 """
 
 
