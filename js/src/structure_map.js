@@ -105,6 +105,7 @@ class MapView {
     this.unlisten = listen(model, "change:x change:y change:c change:s change:colorbar change:labels change:formulas change:formula_index", reload);
     this.unlistenSel = listen(model, "change:selection", () => { this.loadSelection(); this.draw(); });
     this.unlistenActive = listen(model, "change:active", () => this.draw());
+    this.unlistenHeight = listen(model, "change:height", () => { this.row.style.height = `${model.get("height")}px`; });
     this.resizer = new ResizeObserver(() => { this.resize(); this.draw(); });
     this.resizer.observe(this.stage);
   }
@@ -452,7 +453,7 @@ class MapView {
   }
 
   dispose() {
-    this.unlisten(); this.unlistenSel(); this.unlistenActive();
+    this.unlisten(); this.unlistenSel(); this.unlistenActive(); this.unlistenHeight();
     this.resizer.disconnect();
     if (this.frame) cancelAnimationFrame(this.frame);
     this.gl.getExtension("WEBGL_lose_context")?.loseContext(); // browsers cap live WebGL contexts per page

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,6 +15,7 @@ from pymatgen.io.ase import AseAtomsAdaptor
 
 import matwidgets as mw
 from matwidgets.engine.features import model_features, pca
+from matwidgets.widgets.structure_map import MapPlot
 
 LJ = mw.LennardJones(0.01, 2.5, 6.0)
 
@@ -32,6 +35,16 @@ def _crystals():  # from_spacegroup takes ~0.5 s per call: build them once
 
 def f32(data: bytes) -> np.ndarray:
     return np.frombuffer(data, dtype="<f4")
+
+
+def test_traits_synced_equal_keys_read_by_js():
+    src = (Path(__file__).resolve().parents[2] / "js" / "src" / "structure_map.js").read_text()
+    read = set(re.findall(r'\b(?:model|m)\.get\("(\w+)"\)', src)) | set(re.findall(r"change:(\w+)", src))
+    synced = {name for name in MapPlot.class_trait_names(sync=True) if not name.startswith("_")}
+    synced -= set(t.HasTraits.class_trait_names()) | {"layout", "tabbable", "tooltip", "keys", "log"}
+    assert read == synced
+    written = set(re.findall(r'model\.set\("(\w+)"', src))
+    assert written == {"selection", "active"}  # JS writes back only interaction traits
 
 
 def test_properties_match_ase_for_pymatgen_and_ase_input():
