@@ -11,6 +11,7 @@ Run: python benchmarks/structure_map.py
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -74,7 +75,7 @@ def main() -> None:
         root = page.locator(".mw-map").nth(2)
         root.scroll_into_view_if_needed()
         canvas = root.locator("canvas.mw-map-points").bounding_box()
-        cx, cy, r = canvas["x"] + canvas["width"] / 2, canvas["y"] + canvas["height"] / 2, canvas["height"] / 4
+        cx, cy, r = canvas["x"] + canvas["width"] / 2, canvas["y"] + canvas["height"] / 2, canvas["height"] / 6
         root.locator("button.mw-lasso").click()
         page.mouse.move(cx - r, cy - r)
         page.mouse.down()
@@ -87,6 +88,9 @@ def main() -> None:
         n_sel = nb.kernel("print(len(m2.selected))").strip()
         print(f"lasso of {n_sel} of 100,000 points: {time.perf_counter() - t:.2f} s from mouse up to m.selected in the kernel")
         root.locator("button.mw-lasso").click()
+        if os.environ.get("MW_DEBUG_PNG"):
+            page.wait_for_timeout(300)
+            root.screenshot(path="/tmp/structure_map_100k.png")
         t = time.perf_counter()
         page.mouse.move(cx + 3, cy + 2)
         root.locator(".mw-map-tooltip").wait_for(state="visible", timeout=10_000)

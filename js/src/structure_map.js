@@ -17,20 +17,22 @@ const VERT = `
 attribute vec2 a_pos; attribute vec3 a_color; attribute float a_size; attribute float a_alpha;
 uniform vec4 u_view;  // x0, y0, 1/(x1-x0), 1/(y1-y0) of the window, in normalised data units
 uniform float u_ratio;
-varying vec3 v_color; varying float v_alpha;
+varying vec3 v_color; varying float v_alpha; varying float v_rim;
 void main() {
   vec2 t = (a_pos - u_view.xy) * u_view.zw;
   gl_Position = vec4(2.0 * t - 1.0, 0.0, 1.0);
   gl_PointSize = a_size * u_ratio;
   v_color = a_color; v_alpha = a_alpha;
+  v_rim = a_size < 6.0 ? 1.0 : 0.5 - 1.2 / a_size;  // a ~1 px rim, none on tiny points
 }`;
 const FRAG = `
 precision mediump float;
-varying vec3 v_color; varying float v_alpha;
+varying vec3 v_color; varying float v_alpha; varying float v_rim;
 void main() {
   float r = length(gl_PointCoord - 0.5);
   if (r > 0.5) discard;
-  gl_FragColor = vec4(r > 0.36 ? v_color * 0.6 : v_color, v_alpha);  // a darker rim keeps overlapping points apart
+  // a darker rim keeps overlapping points apart; the edge is smoothed over the outer 10%
+  gl_FragColor = vec4(r > v_rim ? v_color * 0.6 : v_color, v_alpha * (1.0 - smoothstep(0.45, 0.5, r)));
 }`;
 
 function hexRgb(hex) {
@@ -151,6 +153,8 @@ class MapView {
       gl.vertexAttribPointer(loc, size, gl.FLOAT, false, 0, 0);
       this.buffers[name] = buf;
     }
+    this.order = gl.createBuffer(); // draw order: selected points last, on top of the faded rest
+    this.uintIndex = gl.getExtension("OES_element_index_uint");
     this.uView = gl.getUniformLocation(prog, "u_view");
     this.uRatio = gl.getUniformLocation(prog, "u_ratio");
     gl.enable(gl.BLEND);
@@ -211,6 +215,15 @@ class MapView {
     const alpha = new Float32Array(this.idx.length).fill(1);
     if (sel.length) for (let k = 0; k < alpha.length; k++) alpha[k] = chosen[this.idx[k]] ? 1 : DIMMED;
     this.upload("a_alpha", alpha);
+    this.ordered = sel.length > 0 && !!this.uintIndex;
+    if (this.ordered) {
+      const order = new Uint32Array(alpha.length);
+      let j = 0;
+      for (let k = 0; k < alpha.length; k++) if (alpha[k] < 1) order[j++] = k;
+      for (let k = 0; k < alpha.length; k++) if (alpha[k] === 1) order[j++] = k;
+      this.gl.bindBuffer(this.gl.ELEMENT_ARRAY_BUFFER, this.order);
+      this.gl.bufferData(this.gl.ELEMENT_ARRAY_BUFFER, order, this.gl.STATIC_DRAW);
+    }
     this.status.textContent = `${this.raw.x.length} structures` + (sel.length ? `, ${sel.length} selected` : "");
   }
 
@@ -251,7 +264,8 @@ class MapView {
     gl.clear(gl.COLOR_BUFFER_BIT);
     gl.uniform4f(this.uView, w.x0, w.y0, 1 / (w.x1 - w.x0), 1 / (w.y1 - w.y0));
     gl.uniform1f(this.uRatio, this.dpr);
-    gl.drawArrays(gl.POINTS, 0, this.idx.length);
+    if (this.ordered) gl.drawElements(gl.POINTS, this.idx.length, gl.UNSIGNED_INT, 0);
+    else gl.drawArrays(gl.POINTS, 0, this.idx.length);
     this.drawOverlay();
     // the data window, for tests and notebooks that map pixels to data
     const b = this.bounds, dx = b.x1 - b.x0, dy = b.y1 - b.y0;
