@@ -67,6 +67,7 @@ class StructureMap(W.HBox):
     last three computed with ``model``, default chgnet, in batches), or a key of
     ``properties={"name": array}``. ``formula`` is shown on hover but is not numeric.
     Click a point to show its structure; drag with shift (or with the lasso button on) to select.
+    The menus above the map re-plot any numeric property computed so far.
     """
 
     selected = t.List(t.Int())  # indices of the selected structures
@@ -79,6 +80,7 @@ class StructureMap(W.HBox):
         if not self.structures:
             raise ValueError("StructureMap needs at least one structure")
         self.model = model
+        self.features: np.ndarray | None = None  # [N, F] model features, once pca1/pca2/energy_per_atom are asked for
         n = len(self.structures)
         self.properties: dict[str, np.ndarray] = F.structure_properties(self.structures)
         for name, values in (properties or {}).items():
@@ -173,7 +175,7 @@ class StructureMap(W.HBox):
     def _compute_model_properties(self) -> None:
         feats, energy = F.model_features(self.structures, self.model)
         xy = F.pca(feats)
-        self.features = feats  # [N, F], for users who want another projection
+        self.features = feats  # kept for users who want another projection
         self.properties.setdefault("energy_per_atom", energy)
         self.properties["pca1"], self.properties["pca2"] = xy[:, 0], xy[:, 1]
 
