@@ -65,6 +65,7 @@ _EXPORTS = {
     "ShapView": "matwidgets.widgets.shap_view",
     "StructureBuilder": "matwidgets.widgets.structure_builder",
     "StructureView": "matwidgets.widgets.structure_view",
+    "StructureMap": "matwidgets.widgets.structure_map",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -135,4 +136,5 @@ if TYPE_CHECKING:  # for editors and type checkers: the same names, imported eag
     from matwidgets.widgets.save_html import save_html  # noqa: F401
     from matwidgets.widgets.shap_view import ShapView  # noqa: F401
     from matwidgets.widgets.structure_builder import StructureBuilder  # noqa: F401
+    from matwidgets.widgets.structure_map import StructureMap  # noqa: F401
     from matwidgets.widgets.structure_view import StructureView  # noqa: F401

@@ -19,6 +19,7 @@ LJ = mw.LennardJones(0.01, 2.5, 6.0)
 # how to construct each widget, with extra keyword arguments
 MAKE = {
     "StructureView": lambda **kw: mw.StructureView(nacl(), **kw),
+    "StructureMap": lambda **kw: mw.StructureMap([nacl(), nacl()], "volume_per_atom", "density", **kw),
     "PeriodicTable": lambda **kw: mw.PeriodicTable(**kw),
     "StructureBuilder": lambda **kw: mw.StructureBuilder(**kw),
     "PropertyPanel": lambda **kw: mw.PropertyPanel(nacl(), model=LJ, **kw),
