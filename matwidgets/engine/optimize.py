@@ -20,6 +20,7 @@ from matwidgets.engine.dynamics import MAX_FORCE, SimulationError
 from matwidgets.engine.models import Potential, load_model
 from matwidgets.engine.models.base import EV_PER_A3_TO_GPA
 from matwidgets.engine.neighbors import DEFAULT_SKIN, verlet_list_for
+from matwidgets.engine.progress import progress_bar
 from matwidgets.engine.threads import threads_for
 
 
@@ -176,12 +177,15 @@ def _sys_sq(sys_idx: torch.Tensor, n_sys: int, x: torch.Tensor) -> torch.Tensor:
 
 
 def relax(structures, model: Potential | str | None = None, fmax: float = 0.05, steps: int = 500, relax_cell: bool = True,
-          pressure: float = 0.0, every: int = 10, skin: float | None = DEFAULT_SKIN) -> RelaxResult | list[RelaxResult]:
+          pressure: float = 0.0, every: int = 10, skin: float | None = DEFAULT_SKIN,
+          progress: bool = False) -> RelaxResult | list[RelaxResult]:
     """Relax one structure (returns a RelaxResult) or many at once (returns a list).
 
     Converged when the largest atomic force and the generalised cell force (as in
     ASE's UnitCellFilter) are below ``fmax`` (eV/Å). A system whose relaxation
     explodes raises SimulationError naming it. ``skin``: as in ``iter_relax``.
+    ``progress=True`` shows a bar of converged structures with the step and the
+    largest remaining force (tqdm: notebook or terminal).
     """
     model = load_model() if model is None else load_model(model) if isinstance(model, str) else model
     single = not isinstance(structures, (list, tuple))
@@ -189,14 +193,18 @@ def relax(structures, model: Potential | str | None = None, fmax: float = 0.05, 
     periodic = batch.pbc.all(dim=1).tolist()
     trajs: list[list] = [[] for _ in range(batch.n_systems)]
     last = None
-    for st in iter_relax(batch, model, fmax=fmax, steps=steps, relax_cell=relax_cell, pressure=pressure, report_every=every, skin=skin):
-        # systems still relaxing before this step (those converging at it included)
-        running = (st.converged_step < 0) | (st.converged_step == st.step)
-        if st.step % every == 0 and running.any():
-            structs = st.batch.to_structures()
-            for k in np.nonzero(running)[0]:
-                trajs[k].append(structs[k])
-        last = st
+    with progress_bar(progress, batch.n_systems, "relaxed", unit="struct") as bar:
+        for st in iter_relax(batch, model, fmax=fmax, steps=steps, relax_cell=relax_cell, pressure=pressure,
+                             report_every=every, skin=skin):
+            # systems still relaxing before this step (those converging at it included)
+            running = (st.converged_step < 0) | (st.converged_step == st.step)
+            if st.step % every == 0 and running.any():
+                structs = st.batch.to_structures()
+                for k in np.nonzero(running)[0]:
+                    trajs[k].append(structs[k])
+            bar.update(int(st.converged.sum()) - bar.n)
+            bar.set_postfix_str(f"step {st.step}, max force {float(np.max(st.max_force)):.3f} eV/Å")
+            last = st
     n_steps = last.converged_step
     final = last.batch.to_structures()
     results = []

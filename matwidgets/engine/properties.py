@@ -52,8 +52,12 @@ def iter_properties(structure: Structure, model: Potential, hull=None, reference
     if references is None:
         els = ", ".join(el.symbol for el in structure.composition.elements)
         yield {**props, "e_form_pending": f"relaxing the reference states of {els} (first time only; cached on disk)…"}
-    refs = references if references is not None else elemental_references([el.symbol for el in structure.composition.elements], model)
     comp = structure.composition
+    missing = [el.symbol for el in comp.elements if references is not None and el.symbol not in references]
+    if missing:
+        raise ValueError(f"references= has no energy for {', '.join(missing)}: give eV/atom for every element "
+                         "of the structure, or leave references out to relax the elements with the model")
+    refs = references if references is not None else elemental_references([el.symbol for el in comp.elements], model)
     e_form = (p.energy - sum(refs[el.symbol] * n for el, n in comp.items())) / comp.num_atoms
     yield {**props, "e_form": e_form}
 

@@ -150,7 +150,14 @@ def gallery(target, name: str) -> None:
     docs/gallery/<name>.png: the README's gallery is taken by the browser tests themselves."""
     if os.environ.get("MATWIDGETS_GALLERY") == "1":
         GALLERY.mkdir(parents=True, exist_ok=True)
+        page = getattr(target, "page", target)
+        size, box = page.viewport_size, getattr(target, "bounding_box", lambda: None)()
+        if box and size and box["height"] > size["height"] - 100:  # the whole output, not the part in view
+            page.set_viewport_size({"width": size["width"], "height": int(box["height"]) + 150})
+            page.wait_for_timeout(500)
         target.screenshot(path=str(GALLERY / f"{name}.png"))
+        if size and page.viewport_size != size:
+            page.set_viewport_size(size)
 
 
 def png_pixels(png: bytes):

@@ -11,7 +11,7 @@ pytestmark = pytest.mark.browser
 SETUP = """
 import matwidgets as mw, ipywidgets as W
 builder = mw.StructureBuilder()
-panel = mw.PropertyPanel(builder, model=mw.LennardJones(0.01, 2.5, 6.0), references={"Sr": 0.0, "Ti": 0.0, "O": 0.0, "Ba": 0.0, "Na": 0.0, "Cl": 0.0})
+panel = mw.PropertyPanel(builder, model=mw.LennardJones(0.01, 2.5, 6.0), references={"Ca": 0.0, "Sr": 0.0, "Ti": 0.0, "O": 0.0, "Ba": 0.0, "Na": 0.0, "Cl": 0.0})
 W.HBox([builder, panel])
 """
 
@@ -40,4 +40,6 @@ def test_prototype_substitute_updates_view_and_panel(open_notebook):
     assert formula != formula_before and "Ba" in formula
     assert nb.kernel("print(sorted(builder.view.species.values()))").count("Ba") == 1
     page.wait_for_function(f"document.body.innerText.includes('{formula}')", timeout=30_000)  # the panel shows the new formula
+    page.wait_for_function("document.body.innerText.includes('eV/atom') && document.body.innerText.includes('formation energy')", timeout=30_000)
+    assert nb.kernel("print(panel.errors.outputs)").strip() == "()", "the panel shows an error"
     gallery(page.locator('.jp-OutputArea-output').first, "builder_and_panel")

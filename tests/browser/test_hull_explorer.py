@@ -6,6 +6,8 @@ import os
 
 import pytest
 
+from tests.browser.harness import gallery
+
 pytestmark = pytest.mark.browser
 
 SETUP = """
@@ -64,6 +66,7 @@ def test_click_hull_point_selects_entry(open_notebook):
     assert plot["x"] + plot["width"] <= side["x"] + 1 and plot["x"] + plot["width"] > side["x"] - 40, (plot, side)
     if os.environ.get("MW_DEBUG_PNG"):
         out.screenshot(path="/tmp/hull_explorer.png")
+    gallery(out, "hull_explorer")
     # the job is done: Stop is disabled and not red
     stop = page.locator("button", has_text="Stop")
     assert stop.is_disabled()

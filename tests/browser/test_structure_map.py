@@ -10,7 +10,7 @@ import pytest
 from matplotlib import colormaps
 from matplotlib.path import Path
 
-from tests.browser.harness import png_pixels
+from tests.browser.harness import gallery, png_pixels
 
 pytestmark = pytest.mark.browser
 
@@ -115,4 +115,5 @@ def test_map_draws_clicks_and_lassoes(open_notebook):
     assert np.abs(at(pixels(), out) - at(before, out)).max() < 8
     if os.environ.get("MW_DEBUG_PNG"):
         page.locator(".jp-OutputArea-output").first.screenshot(path="/tmp/structure_map.png")
+    gallery(page.locator(".jp-OutputArea-output").first, "structure_map")
     assert not [t for kind, t in nb.console if kind == "error"], nb.console

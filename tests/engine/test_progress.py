@@ -42,3 +42,18 @@ def test_finetune_reports_epochs_on_stderr(capsys):
     err = capsys.readouterr().err
     assert "fine-tuning" in err and "3/3" in err and "loss" in err
     assert [s.train_loss for s in loud.history] == [s.train_loss for s in quiet.history]  # same seed, same run
+
+
+def test_relax_reports_converged_structures_on_stderr(capsys):
+    lj = mw.LennardJones(epsilon=0.0104, sigma=3.4, cutoff=6.0)
+    rng = np.random.default_rng(0)
+    fcc = [[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]]
+    argon = [Structure(Lattice.cubic(a), ["Ar"] * 4, np.array(fcc) + rng.normal(0, 0.01, (4, 3))) for a in (5.3, 5.6)]
+    quiet = mw.relax(argon, lj, fmax=0.01)
+    assert capsys.readouterr().err == ""
+    loud = mw.relax(argon, lj, fmax=0.01, progress=True)
+    err = capsys.readouterr().err
+    assert "relaxed" in err and "2/2" in err and "max force" in err
+    assert all(r.converged for r in loud)
+    assert [r.energy for r in loud] == [r.energy for r in quiet]
+    assert [r.steps for r in loud] == [r.steps for r in quiet]

@@ -281,3 +281,16 @@ def test_panel_says_which_references_it_prepares(tmp_path, monkeypatch):
     steps = list(iter_properties(s, lj))
     assert "Na, Cl" in steps[1]["e_form_pending"] and "e_form" not in steps[1]
     assert "e_form" in steps[-1]
+
+
+def test_references_missing_an_element_name_it(nacl):
+    from matwidgets.engine.properties import iter_properties
+
+    lj = mw.LennardJones(0.01, 2.5, 6.0)
+    steps = iter_properties(nacl, lj, references={"Na": -1.3})
+    next(steps)  # the predicted properties come first
+    with pytest.raises(ValueError, match="no energy for Cl"):
+        next(steps)
+    done = list(iter_properties(nacl, lj, references={"Na": -1.0, "Cl": -2.0}))
+    p = mw.predict(nacl, lj)[0]
+    assert done[-1]["e_form"] == pytest.approx(p.energy_per_atom + 1.5)
