@@ -113,7 +113,9 @@ class StateRenderer:
         data, layout = st["_widget_data"], st["_widget_layout"]
         for buf in model.get("buffers", []):  # numpy arrays travel as {"dtype", "shape", "buffer"}
             *where, last = buf["path"]
-            if last != "buffer":
+            # only the figure's own data: the _py2js_* message traits are transient (a
+            # restyle or update that was in flight when the state was saved)
+            if last != "buffer" or where[0] not in ("_widget_data", "_widget_layout"):
                 continue
             holder = {"_widget_data": data, "_widget_layout": layout}
             for key in where[:-1]:
