@@ -1,9 +1,12 @@
 """Hull speed: cold (empty cache) and warm (new process, cache on disk) hulls with the default model.
 
-Run: python benchmarks/hull.py [--systems Li-Fe-O Ba-Ti-O] [--max-atoms 40] [--steps 200] [--repeats 3]
+Run: python benchmarks/hull.py [--systems Li-Fe-O Ba-Ti-O] [--max-atoms 40] [--steps 200] [--repeats 3] [--window 0.1|none]
 Quick end-to-end check: python benchmarks/hull.py --chemsys Li-O --max-atoms 4 --steps 20
 
-cold: one subprocess, MATWIDGETS_CACHE pointed at a new empty directory, relaxes every candidate.
+cold: one subprocess, MATWIDGETS_CACHE pointed at a new empty directory, screens and relaxes every
+candidate (staged: single point, short relaxation, full relaxation within --window of the hull); it
+reports when each stage ended and the first complete hull (every candidate with an energy, every
+elemental reference final).
 warm: every repeat is a NEW subprocess on that cache directory, as when a user reopens a notebook:
 nothing is reused from memory (imports, model, lru caches, candidate generation). It must find every
 candidate on disk: a relaxation in a warm run is reported as an error, not timed. Three warm kinds:
@@ -52,16 +55,27 @@ def worker(args: argparse.Namespace) -> dict:
     out["model_s"] = time.perf_counter() - t0
 
     if args.worker == "cold":
+        from matwidgets.engine.hull_stages import FINAL_STAGES, merge_progress
+
         t0 = time.perf_counter()
-        entries, failed, total = [], [], 0
-        for st in hull_module.iter_hull(args.chemsys, model, **kw):
-            entries += st.new_entries
-            failed += st.new_failures
-            total = st.total
+        found: dict = {}
+        failed: list = []
+        marks: dict = {}  # seconds at which each milestone was reached
+        for st in hull_module.iter_hull(args.chemsys, model, window=args.window, **kw):
+            merge_progress(found, failed, st)
             t = time.perf_counter() - t0
-            print(f"  {args.chemsys} cold: {st.done}/{st.total} candidates after {t:.0f} s", file=sys.stderr, flush=True)
+            if st.new_entries or st.new_failures:
+                unary = [e for e in found.values() if len(e.composition.elements) == 1]
+                if "first_hull_s" not in marks and len(found) + len(failed) == st.total and unary and all(
+                        e.data.get("stage", "relaxed") in FINAL_STAGES for e in unary):
+                    marks["first_hull_s"] = t  # every candidate has an energy and every reference is final
+                marks[f"{st.stage}_s"] = t
+                print(f"  {args.chemsys} cold: {st.done}/{st.total} final, {st.stage} {st.stage_done}/{st.stage_total} "
+                      f"after {t:.0f} s", file=sys.stderr, flush=True)
         out["work_s"] = time.perf_counter() - t0
-        res = hull_module.HullResult(entries, failed, hull_module.parse_chemsys(args.chemsys))
+        out.update(marks)
+        out["stages"] = {k: sum(e.data.get("stage") == k for e in found.values()) for k in ("relaxed", "screened out")}
+        res = hull_module.HullResult(list(found.values()), failed, hull_module.parse_chemsys(args.chemsys))
     else:
         missing: list[int] = []
 
@@ -69,7 +83,11 @@ def worker(args: argparse.Namespace) -> dict:
             missing.append(len(chunk))
             raise RuntimeError(f"warm run found {len(chunk)} candidates missing from the cache")
 
+        from matwidgets.engine import hull_stages
+
+        hull_module._relax_items = hull_stages._single_points = refuse
         hull_module._relax_chunk = refuse
+        kw["window"] = args.window
         t0 = time.perf_counter()
         if args.worker == "hull_for":
             res = mw.hull_for(args.chemsys, model, **kw)
@@ -95,7 +113,7 @@ def worker(args: argparse.Namespace) -> dict:
 def run_worker(kind: str, chemsys: str, args: argparse.Namespace, cache: str) -> dict:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", kind, "--chemsys", chemsys,
            "--max-atoms", str(args.max_atoms), "--steps", str(args.steps), "--model", args.model,
-           "--device", args.device, "--timeout", str(args.timeout)]
+           "--device", args.device, "--timeout", str(args.timeout), "--window", str(args.window)]
     env = dict(os.environ, MATWIDGETS_CACHE=cache)
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, text=True)  # progress goes to our stderr
@@ -123,6 +141,10 @@ def bench(chemsys: str, args: argparse.Namespace, cache: str) -> None:
               f"stable: {', '.join(cold['stable'])}")
         print(f"  cold   hull {cold['work_s']:8.2f} s = {cold['candidates'] / cold['work_s']:.2f} candidates/s   "
               f"(process {cold['process_s']:.1f} s: import {cold['import_s']:.1f} s, model {cold['model_s']:.1f} s)")
+        if "first_hull_s" in cold:
+            marks = ", ".join(f"{k[:-2]} {cold[k]:.0f} s" for k in ("single point_s", "short relax_s", "first_hull_s", "relaxed_s") if k in cold)
+            print(f"  cold   stages ended at: {marks}; {cold['stages']['relaxed']} relaxed, {cold['stages']['screened out']} screened out "
+                  f"(window {args.window} eV/atom)")
     warm = {kind: [run_worker(kind, chemsys, args, cache) for _ in range(args.repeats)] for kind in WARM_KINDS}
     print(f"  warm, each a new process on the cache on disk, median of {args.repeats}:")
     for kind in WARM_KINDS:
@@ -155,6 +177,8 @@ def main() -> None:
     ap.add_argument("--cache", help="cache directory to use (kept); default: a new temporary one, removed at the end")
     ap.add_argument("--no-cold", action="store_true", help="skip the cold run: measure warm on an existing --cache")
     ap.add_argument("--timeout", type=float, default=3600.0)
+    ap.add_argument("--window", type=lambda v: None if v.lower() == "none" else float(v), default=0.1,
+                    help="staged screening window in eV/atom ('none': relax every candidate fully)")
     ap.add_argument("--worker", choices=("cold", *WARM_KINDS), help=argparse.SUPPRESS)
     args = ap.parse_args()
 

@@ -188,17 +188,19 @@ def _hull(args: argparse.Namespace) -> int:
     _check_out(args.out)
     _check_device(args.device)
     from matwidgets.engine.hull import HullResult, iter_hull, parse_chemsys
+    from matwidgets.engine.hull_stages import merge_progress
 
     elements = parse_chemsys(args.chemsys)  # unknown or repeated elements -> InvalidChemsysError
     model = _load_model(args.model, args.device)
     _check_elements(elements, model)
-    entries, failed = [], []
+    found: dict = {}
+    failed: list = []
     for step in iter_hull(elements, model, max_atoms=args.max_atoms, steps=args.steps):
-        entries.extend(step.new_entries)
-        failed.extend(step.new_failures)
-        print(f"\r{step.done}/{step.total} candidates", end="", file=sys.stderr, flush=True)
+        merge_progress(found, failed, step)
+        stage = f", {step.stage} {step.stage_done}/{step.stage_total}" if step.stage_total else ""
+        print(f"\r{step.done}/{step.total} candidates final{stage}   ", end="", file=sys.stderr, flush=True)
     print(file=sys.stderr)
-    result = HullResult(entries, failed, elements)
+    result = HullResult(list(found.values()), failed, elements)
     df = result.to_dataframe()
     cols = ["formula", "e_form", "e_above_hull", "stable", "source", "prototype"]
     print(df[df.stable | (df.e_above_hull <= args.threshold)][cols].to_string(index=False, float_format=lambda x: f"{x:.4f}"))

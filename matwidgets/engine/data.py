@@ -362,6 +362,7 @@ def experimental_formation_enthalpies(model=None, formulas: Sequence[str] | None
 
     from matwidgets.engine.candidates import prototype_candidates
     from matwidgets.engine.hull import iter_hull
+    from matwidgets.engine.hull_stages import collect
     from matwidgets.engine.models import load_model
 
     model = load_model() if model is None else load_model(model) if isinstance(model, str) else model
@@ -381,9 +382,8 @@ def experimental_formation_enthalpies(model=None, formulas: Sequence[str] | None
         if not cands:
             skipped.append((row["formula"], f"no prototype of this composition with <= {max_atoms} sites"))
             continue
-        entries = []
-        for step in iter_hull(elements, model, candidates=cands, store=store):
-            entries += step.new_entries
+        # every polymorph fully relaxed: there is no hull to screen against, only the lowest is wanted
+        entries, _ = collect(iter_hull(elements, model, candidates=cands, store=store, window=None))
         if not entries:
             skipped.append((row["formula"], "every relaxation failed"))
             continue

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -22,6 +21,8 @@ from pymatgen.entries.computed_entries import ComputedEntry, ComputedStructureEn
 from matwidgets.engine.atoms import AtomsBatch
 from matwidgets.engine.candidates import Candidate, prototype_candidates, reference_candidates
 from matwidgets.engine.dynamics import SimulationError
+from matwidgets.engine.hull_stages import (RELAXED, SCREEN_STEPS, SCREENED, WINDOW, HullProgress, collect,
+                                           iter_staged, merge_progress)
 from matwidgets.engine.models import Potential, load_model
 from matwidgets.engine.optimize import iter_relax
 from matwidgets.engine.progress import progress_bar
@@ -50,18 +51,6 @@ def parse_chemsys(chemsys: str | Sequence[str]) -> list[str]:
             raise InvalidChemsysError(f"element {sym} appears twice in {chemsys!r}")
         out.append(sym)
     return out
-
-
-@dataclass
-class HullProgress:
-    """One step of ``iter_hull``: what finished since the last step and the totals."""
-
-    done: int
-    total: int
-    new_entries: list
-    new_failures: list
-    from_cache: bool = False
-    workers: dict | None = None  # on a dask cluster: candidates finished per worker address so far
 
 
 class HullResult:
@@ -134,28 +123,39 @@ class HullResult:
                 "source": e.data.get("source", ""),
                 "prototype": e.data.get("label", ""),
                 "converged": bool(e.data.get("converged", True)),
+                "stage": e.data.get("stage", "given"),
                 "entry_id": e.entry_id,
             })
         for f in self.failed:
             rows.append({"formula": f["formula"], "source": f.get("source", ""), "prototype": f.get("label", ""), "error": f["error"],
-                         "stable": False, "converged": False})
+                         "stable": False, "converged": False, "stage": f"failed ({f.get('stage', RELAXED)})"})
         return pd.DataFrame(rows).sort_values(["stable", "e_above_hull"], ascending=[False, True], na_position="last", ignore_index=True)
 
 
-def _entry(structure: Structure, energy: float, cand: Candidate, key: str, converged: bool = True) -> ComputedStructureEntry:
-    return ComputedStructureEntry(structure, energy, entry_id=key[:12], data={"source": cand.source, "label": cand.label, "converged": converged, **cand.meta})
+def _entry(structure: Structure, energy: float, cand: Candidate, key: str, converged: bool = True, stage: str = RELAXED,
+           **extra) -> ComputedStructureEntry:
+    data = {"source": cand.source, "label": cand.label, "converged": converged, "stage": stage, **extra, **cand.meta}
+    return ComputedStructureEntry(structure, energy, entry_id=key[:12], data=data)
 
 
 def iter_hull(chemsys_or_entries, model: Potential | str | None = None, source="prototypes", max_atoms: int = 40, fmax: float = 0.1,
               steps: int = 200, store: ResultStore | None = None, candidates: list[Candidate] | None = None,
-              client: Any = None) -> Iterator[HullProgress]:
-    """Relax candidates (cached) and yield HullProgress as chunks finish.
+              client: Any = None, window: float | None = WINDOW, screen_steps: int = SCREEN_STEPS) -> Iterator[HullProgress]:
+    """Screen and relax candidates (cached) and yield HullProgress as they advance.
 
     ``chemsys_or_entries``: "Li-Fe-O", ["Li", "Fe", "O"], or a list of pymatgen
-    (Computed)Entries / Structures / (structure, energy) pairs. ``client``: a
-    dask.distributed Client: candidates are relaxed on its workers (see screen.py) and
-    this process alone writes the cache.
+    (Computed)Entries / Structures / (structure, energy) pairs. Staged (hull_stages.py):
+    a single point and ``screen_steps`` FIRE steps for every candidate, then a full
+    relaxation for those within ``window`` eV/atom of the provisional hull; ``window=None``
+    relaxes every candidate fully. Entries are refined in place (same entry_id): collect
+    them with ``hull_stages.merge_progress``. ``client``: a dask.distributed Client:
+    candidates are fully relaxed on its workers (see screen.py) and this process alone
+    writes the cache.
     """
+    if window is not None and window < 0:
+        raise ValueError(f"window must be >= 0 eV/atom (or None to relax every candidate), got {window}")
+    if screen_steps < 1:
+        raise ValueError(f"screen_steps must be >= 1, got {screen_steps}")
     if candidates is not None:  # the caller chose what to relax
         given, cands = [], list(candidates)
     else:
@@ -173,17 +173,24 @@ def iter_hull(chemsys_or_entries, model: Potential | str | None = None, source="
     hits = store.get_many(keys)
     for cand, key in zip(cands, keys):
         hit = hits.get(key)
-        if hit is None:
+        meta = hit["meta"] if hit is not None else {}
+        # a candidate screened out with a narrower window (or none now) needs another look
+        stale = meta.get("stage") == SCREENED and (window is None or meta.get("window", 0.0) < window)
+        if hit is None or stale:
             todo.append((cand, key))
         elif hit["status"] == "ok":
-            cached_entries.append(_entry(hit["structure"], hit["energy"], cand, key, hit["meta"].get("converged", True)))
+            cached_entries.append(_entry(hit["structure"], hit["energy"], cand, key, meta.get("converged", True),
+                                         meta.get("stage", RELAXED), **({"window": meta["window"]} if "window" in meta else {})))
         else:
-            cached_fail.append(_failure(cand, key, hit["error"]))
+            cached_fail.append(_failure(cand, key, hit["error"], meta.get("stage", RELAXED)))
     done = len(cached_entries) + len(cached_fail)
     if done:
         yield HullProgress(done, len(cands), cached_entries, cached_fail, from_cache=True)
     if client is not None and todo:
         yield from _relax_on_cluster(todo, model, fmax, steps, store, done, len(cands), client)
+        return
+    if window is not None and todo and screen_steps < steps:  # (a short run relaxes everything anyway)
+        yield from iter_staged(todo, model, fmax, steps, store, done, len(cands), given + cached_entries, window, screen_steps)
         return
     for chunk in _chunks(todo, ATOMS_PER_CHUNK):
         # yields a progress tick after every optimiser step, so a consumer can stop within a step
@@ -193,16 +200,13 @@ def iter_hull(chemsys_or_entries, model: Potential | str | None = None, source="
 
 
 def elemental_references(elements: Sequence[str], model: Potential | str | None = None, store: ResultStore | None = None,
-                         fmax: float = 0.1, steps: int = 200) -> dict[str, float]:
+                         fmax: float = 0.1, steps: int = 200, window: float | None = WINDOW) -> dict[str, float]:
     """Relaxed energy per atom (eV) of each element's reference state with ``model``: the
     lowest over ``reference_candidates``, with the hull's default settings, so formation
     energies here and on a default hull agree exactly (they share cache entries)."""
     elements = parse_chemsys(list(elements))
     cands = [c for el in elements for c in reference_candidates(el)]  # relaxed together: fuller batches
-    entries, failed = [], []
-    for step in iter_hull(elements, model, candidates=cands, store=store, fmax=fmax, steps=steps):
-        entries += step.new_entries
-        failed += step.new_failures
+    entries, failed = collect(iter_hull(elements, model, candidates=cands, store=store, fmax=fmax, steps=steps, window=window))
     refs = {}
     for el in elements:
         mine = [e.energy_per_atom for e in entries if {x.symbol for x in e.composition.elements} == {el}]
@@ -218,21 +222,33 @@ def hull_for(chemsys_or_entries, model: Potential | str | None = None, source="p
     """The convex hull of a chemical system (see ``iter_hull`` for the arguments).
 
     ``progress=True`` shows a bar of finished candidates (tqdm: notebook or terminal)."""
-    entries, failed = [], []
+    found: dict = {}
+    failed: list = []
     elements = None
     if is_chemsys(chemsys_or_entries):
         elements = parse_chemsys(chemsys_or_entries)
     with progress_bar(progress, None, "hull candidates", unit="cand") as bar:
         for step in iter_hull(chemsys_or_entries, model, source, **kw):
-            entries.extend(step.new_entries)
-            failed.extend(step.new_failures)
+            merge_progress(found, failed, step)
             bar.total = step.total
             bar.update(step.done - bar.n)
-    return HullResult(entries, failed, elements)
+            bar.set_postfix_str(f"{step.stage} {step.stage_done}/{step.stage_total}" if step.stage_total else step.stage)
+    return HullResult(list(found.values()), failed, elements)
 
 
-def _failure(cand: Candidate, key: str, error: str) -> dict:
-    return {"formula": cand.structure.composition.reduced_formula, "source": cand.source, "label": cand.label, "error": error, "key": key, "structure": cand.structure}
+def _failure(cand: Candidate, key: str, error: str, stage: str = RELAXED) -> dict:
+    return {"formula": cand.structure.composition.reduced_formula, "source": cand.source, "label": cand.label, "error": error,
+            "key": key, "structure": cand.structure, "stage": stage}
+
+
+def _fail(cand: Candidate, key: str, err: BaseException, stage: str, store: ResultStore) -> dict:
+    """The failure record; cached as failed only for a physics reason (with its stage)."""
+    fail = _failure(cand, key, f"{type(err).__name__}: {err}", stage)
+    if isinstance(err, PHYSICS_ERRORS):
+        store.put_many([(key, "failed", cand.structure, None, fail["error"], {"stage": stage})])
+    else:
+        fail["transient"] = True
+    return fail
 
 
 def _chunks(items: list, max_atoms: int) -> Iterator[list]:
@@ -252,37 +268,38 @@ def _chunks(items: list, max_atoms: int) -> Iterator[list]:
 PHYSICS_ERRORS = (SimulationError, InvalidStructureError)
 
 
-def _relax_chunk(chunk, model, fmax, steps, store, done, total):
-    """Relax a chunk together, yielding a HullProgress tick per optimiser step; returns
-    (entries, failures) and writes them to ``store``. If the chunk fails, its candidates
-    are relaxed one by one so only the culprit is marked failed. Closed midway (a Stop),
-    it stores the candidates that had already converged: they are final."""
+def _relax_items(chunk, model, fmax, steps, store, done, total, stage=RELAXED, stage_done=0, stage_total=0):
+    """Relax a chunk together, yielding a HullProgress tick per optimiser step; returns one
+    (structure, energy, converged) or exception per candidate. If the chunk fails, its
+    candidates are relaxed one by one so only the culprit fails. Closed midway (a Stop), it
+    stores the candidates that had already converged: they are final."""
     last = None
     try:
         batch = AtomsBatch.from_structures([c.structure for c, _ in chunk], device=model.device)
         for last in iter_relax(batch, model, fmax=fmax, steps=steps, relax_cell=True):
-            yield HullProgress(done, total, [], [])
+            yield HullProgress(done, total, [], [], stage=stage, stage_done=stage_done, stage_total=stage_total)
     except GeneratorExit:
         if last is not None:
             keep = [k for k in range(len(chunk)) if last.converged[k]]
             _store_results([chunk[k] for k in keep], _results(last, keep), store)
         raise
-    except Exception as err:  # noqa: BLE001 - sorted below into physics and transient failures
+    except Exception as err:  # noqa: BLE001 - sorted by the caller into physics and transient failures
         if len(chunk) > 1:
-            entries, failures = [], []
+            out = []
             for item in chunk:
-                e, f = yield from _relax_chunk([item], model, fmax, steps, store, done, total)
-                entries += e
-                failures += f
-            return entries, failures
-        cand, key = chunk[0]
-        fail = _failure(cand, key, f"{type(err).__name__}: {err}")
-        if isinstance(err, PHYSICS_ERRORS):
-            store.put_many([(key, "failed", cand.structure, None, fail["error"], {})])
-        else:
-            fail["transient"] = True
-        return [], [fail]
-    return _store_results(chunk, _results(last, range(len(chunk))), store)
+                out += yield from _relax_items([item], model, fmax, steps, store, done, total, stage, stage_done, stage_total)
+            return out
+        return [err]
+    return _results(last, range(len(chunk)))
+
+
+def _relax_chunk(chunk, model, fmax, steps, store, done, total, stage_counts=(0, 0)):
+    """Relax a chunk fully (see ``_relax_items``); returns (entries, failures), stored."""
+    results = yield from _relax_items(chunk, model, fmax, steps, store, done, total, RELAXED, *stage_counts)
+    failures = [_fail(cand, key, res, RELAXED, store) for (cand, key), res in zip(chunk, results) if isinstance(res, Exception)]
+    ok = [(item, res) for item, res in zip(chunk, results) if not isinstance(res, Exception)]
+    entries, _ = _store_results([item for item, _ in ok], [res for _, res in ok], store)
+    return entries, failures
 
 
 def _relax_on_cluster(todo, model, fmax, steps, store, done, total, client):
@@ -324,7 +341,7 @@ def _store_results(chunk, results, store) -> tuple[list, list]:
             continue
         structure, energy, converged = res
         entries.append(_entry(structure, energy, cand, key, converged))
-        rows.append((key, "ok", structure, energy, None, {"converged": converged}))
+        rows.append((key, "ok", structure, energy, None, {"converged": converged, "stage": RELAXED}))
     store.put_many(rows)
     return entries, failures
 

@@ -12,6 +12,7 @@ import plotly.graph_objects as go
 import traitlets as t
 
 from matwidgets.engine.hull import HullResult, is_chemsys, iter_hull, parse_chemsys
+from matwidgets.engine.hull_stages import entry_key, merge_progress
 from matwidgets.engine.models import load_model
 from matwidgets.engine.optimize import relax
 from matwidgets.errors import InvalidChemsysError
@@ -26,8 +27,10 @@ from matwidgets.widgets.validate import check_engine_kwargs
 class HullExplorer(W.VBox):
     """Convex hull of a chemical system ("Li-Fe-O") or of given entries/structures.
 
-    Points appear as candidates finish, smallest cells first. Until every candidate is
-    relaxed the references are provisional (each element's lowest energy so far; the
+    Points appear within seconds (a single point for every candidate) and move as the
+    candidates refine: a short relaxation for all, then a full one for those within
+    ``window`` of the hull (the hover names each point's stage; ``stage_counts``). Until every candidate is
+    final the references are provisional (each element's lowest energy so far; the
     compounds of an element with no reference yet wait). Click a point (or pick a
     polymorph in the side panel) to see its structure, E_form, E_hull and decomposition;
     the chosen entry is ``explorer.selected`` (observable). ``threshold`` is in eV/atom;
@@ -41,7 +44,7 @@ class HullExplorer(W.VBox):
         self._source = chemsys_or_entries
         self._model = model
         self._hull_kw = hull_kw
-        self.entries: list = []
+        self._found: dict = {}  # {entry_key: entry}: a candidate's refined entry replaces its provisional one
         self.failed: list = []
         self.workers: dict[str, int] = {}  # on a dask cluster (client=): candidates finished per worker
         self.result: HullResult | None = None
@@ -82,6 +85,22 @@ class HullExplorer(W.VBox):
             self.start()
 
     @property
+    def entries(self) -> list:
+        """Every entry so far, one per candidate (its latest stage), given and added ones included."""
+        return list(self._found.values())
+
+    @property
+    def stage_counts(self) -> dict[str, int]:
+        """Candidates per stage so far ({"relaxed": 40, "screened out": 200, ...}; failures as "failed")."""
+        counts: dict[str, int] = {}
+        for e in self._found.values():
+            stage = e.data.get("stage", "given")
+            counts[stage] = counts.get(stage, 0) + 1
+        if self.failed:
+            counts["failed"] = len(self.failed)
+        return counts
+
+    @property
     def threshold_ev(self) -> float:
         """The slider's E_hull limit in eV/atom."""
         return self.threshold.value / 1000
@@ -113,13 +132,14 @@ class HullExplorer(W.VBox):
     def _on_progress(self, job: Job, steps: list) -> None:
         new = False
         for st in steps:
-            self.entries.extend(st.new_entries)
-            self.failed.extend(st.new_failures)
-            new = new or bool(st.new_entries or st.new_failures)
+            new = merge_progress(self._found, self.failed, st) or new
             self.progress.max, self.progress.value = max(st.total, 1), st.done if st.total else 1
-            self.count.value = f"{st.done} / {st.total}" if st.total else "given entries"
+            stage = f" · {st.stage} {st.stage_done} / {st.stage_total}" if st.stage_total and st.done < st.total else ""
+            self.count.value = f"{st.done} / {st.total} final{stage}" if st.total else "given entries"
             if st.workers:  # on a dask cluster: candidates finished by each worker
                 self.workers = dict(st.workers)
+        if self.selected is not None and "stage" in self.selected.data:  # follow the selected candidate as it refines
+            self.selected = self._found.get(entry_key(self.selected), self.selected)
         if new or self.result is None:  # most steps are optimiser steps with nothing new to draw
             self._rebuild()
         if self._rebuild_error is None:
@@ -128,7 +148,8 @@ class HullExplorer(W.VBox):
     def _state_line(self) -> str:
         if self.result is None:
             return f"relaxing candidates, smallest cells first: {html.escape(self._waiting_for or 'nothing finished yet')}"
-        parts = [f"{len(self.result.entries)} entries on the plot"]
+        stages = ", ".join(f"{n} {html.escape(k)}" for k, n in sorted(self.stage_counts.items()))
+        parts = [f"{len(self.result.entries)} entries on the plot ({stages})"]
         if self.workers:
             parts.append("workers: " + ", ".join(f"{html.escape(w)} {n}" for w, n in sorted(self.workers.items())))
         if self.provisional:
@@ -149,7 +170,8 @@ class HullExplorer(W.VBox):
             show_error(self.status, self.errors, "no hull", InvalidChemsysError(self._waiting_for or "no entries"))
             return
         n_fail = len(self.failed)
-        line = f"{job.status}: {len(self.entries)} entries" + (f", {n_fail} failed (see to_dataframe())" if n_fail else "")
+        stages = ", ".join(f"{n} {html.escape(k)}" for k, n in sorted(self.stage_counts.items()) if k != "failed")
+        line = f"{job.status}: {len(self._found)} entries ({stages})" + (f", {n_fail} failed (see to_dataframe())" if n_fail else "")
         if self._missing:
             line += f"; no reference for {', '.join(self._missing)}: its compounds are left out"
         if self.workers:
@@ -276,7 +298,7 @@ class HullExplorer(W.VBox):
             before = self.result
             out = {"entry": entry, "e_above_hull": before.e_above_hull(entry), "e_form": before.formation_energy(entry),
                    "reaction": before.reaction(entry)}
-            self.entries.append(entry)
+            self._found[entry_key(entry)] = entry
             self._rebuild()
             if self._rebuild_error is not None:
                 return

@@ -66,9 +66,25 @@ def origin(entry) -> str:
 
 
 def entry_title(entry) -> str:
-    """'Li2O Fm-3m (relaxed)': the formula and the relaxed space group."""
+    """'Li2O Fm-3m (relaxed)': the formula and the space group at the entry's stage."""
     sg = relaxed_spacegroup(entry)
-    return entry.composition.reduced_formula + (f" {sg} (relaxed)" if sg else "")
+    stage = entry.data.get("stage", "relaxed")
+    return entry.composition.reduced_formula + (f" {sg} ({stage})" if sg else "")
+
+
+STAGE_NOTES = {
+    "single point": "single point at the pre-scaled cell: provisional",
+    "short relax": "short relaxation: provisional, still refining",
+    "screened out": "screened out after a short relaxation (far above the hull): its energy is an upper bound",
+}
+
+
+def stage_note(entry) -> str:
+    """What the entry's energy is: provisional, screened out, or relaxed (converged or not)."""
+    stage = entry.data.get("stage", "relaxed")
+    if stage in STAGE_NOTES:
+        return STAGE_NOTES[stage]
+    return "" if entry.data.get("converged", True) else "relaxation not converged"
 
 
 def _hover(result, entries) -> tuple[list, list]:
@@ -76,7 +92,8 @@ def _hover(result, entries) -> tuple[list, list]:
     for e in entries:
         ef, eh = result.formation_energy(e), result.e_above_hull(e)
         custom.append([ef, eh])
-        conv = "" if e.data.get("converged", True) else "<br><i>relaxation not converged</i>"
+        note = stage_note(e)
+        conv = f"<br><i>{html.escape(note)}</i>" if note else ""
         text.append(f"<b>{html.escape(entry_title(e))}</b><br>E_form = {ef:.3f} eV/atom<br>E_hull = {1000 * eh:.0f} meV/atom<br>"
                     f"{html.escape(origin(e))}{conv}")
     return custom, text

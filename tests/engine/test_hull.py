@@ -89,7 +89,7 @@ def small_candidates():
 def test_cache_prevents_recomputation_and_records_failures(tmp_path):
     store = ResultStore(tmp_path / "r.db")
     model = Counting()
-    res = hull_for(["Na", "Cl"], model, candidates=small_candidates(), store=store, steps=50)
+    res = hull_for(["Na", "Cl"], model, candidates=small_candidates(), store=store, steps=50, window=None)
     assert model.calls > 0
     assert len(res.entries) == 4 and len(res.failed) == 1
     assert res.failed[0]["formula"] == "CsCl"
@@ -98,7 +98,7 @@ def test_cache_prevents_recomputation_and_records_failures(tmp_path):
     df = res.to_dataframe()
     assert df[df.formula == "CsCl"].error.notna().all()
     calls = model.calls
-    again = hull_for(["Na", "Cl"], model, candidates=small_candidates(), store=store, steps=50)
+    again = hull_for(["Na", "Cl"], model, candidates=small_candidates(), store=store, steps=50, window=None)
     assert model.calls == calls  # nothing recomputed, the failure included
     assert len(again.failed) == 1
     for a, b in zip(sorted(res.entries, key=lambda e: e.entry_id), sorted(again.entries, key=lambda e: e.entry_id)):
@@ -111,13 +111,13 @@ def test_interrupted_run_resumes(tmp_path, monkeypatch):
     monkeypatch.setattr(hull, "ATOMS_PER_CHUNK", 4)  # several chunks
     store = ResultStore(tmp_path / "r.db")
     model = Counting()
-    gen = iter_hull(["Na", "Cl"], model, candidates=small_candidates(), store=store, steps=50)
+    gen = iter_hull(["Na", "Cl"], model, candidates=small_candidates(), store=store, steps=50, window=None)
     first = next(p for p in gen if p.new_entries or p.new_failures)
     gen.close()  # the user pressed Stop after one chunk
     assert 0 < first.done < first.total
     partial_calls = model.calls
     model.calls = 0
-    steps = list(iter_hull(["Na", "Cl"], model, candidates=small_candidates(), store=store, steps=50))
+    steps = list(iter_hull(["Na", "Cl"], model, candidates=small_candidates(), store=store, steps=50, window=None))
     assert steps[0].from_cache and steps[0].done == first.done
     assert steps[-1].done == steps[-1].total
     assert 0 < model.calls  # only the rest was computed
@@ -177,12 +177,12 @@ def test_stop_mid_chunk_keeps_converged_candidates(tmp_path):
     far = Structure.from_spacegroup("Fm-3m", Lattice.cubic(5.0), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
     far.perturb(0.2)
     cands = [Candidate(ideal, "prototype", "fcc"), Candidate(far, "prototype", "rocksalt")]
-    gen = iter_hull(["Na", "Cl"], model, candidates=cands, store=store, steps=500, fmax=0.01)
+    gen = iter_hull(["Na", "Cl"], model, candidates=cands, store=store, steps=500, fmax=0.01, window=None)
     for k, _ in enumerate(gen):
         if k == 5:
             break
     gen.close()  # the user pressed Stop while the rocksalt cell was still relaxing
-    rows = list(iter_hull(["Na", "Cl"], model, candidates=cands, store=store, steps=500, fmax=0.01))
+    rows = list(iter_hull(["Na", "Cl"], model, candidates=cands, store=store, steps=500, fmax=0.01, window=None))
     assert rows[0].from_cache and [e.composition.reduced_formula for e in rows[0].new_entries] == ["Na"]
 
 
@@ -197,11 +197,11 @@ def test_transient_failures_are_reported_not_cached(tmp_path):
 
     store = ResultStore(tmp_path / "r.db")
     model = Flaky()
-    failed = [f for p in iter_hull(["Na", "Cl"], model, candidates=small_candidates(), store=store, steps=50) for f in p.new_failures]
+    failed = [f for p in iter_hull(["Na", "Cl"], model, candidates=small_candidates(), store=store, steps=50, window=None) for f in p.new_failures]
     flaky = [f for f in failed if "out of memory" in f["error"]]
     assert flaky and all(f.get("transient") for f in flaky)
     model.fail = False
-    again = hull_for(["Na", "Cl"], model, candidates=small_candidates(), store=store, steps=50)
+    again = hull_for(["Na", "Cl"], model, candidates=small_candidates(), store=store, steps=50, window=None)
     assert not any("out of memory" in f["error"] for f in again.failed)  # retried, not remembered
     assert any(e.composition.reduced_formula == "Na" for e in again.entries)
     assert any("exploded" in f["error"] for f in again.failed)  # the physics failure is still cached
@@ -228,7 +228,8 @@ def test_dataframe_flags_unconverged_candidates(tmp_path):
     assert not df.converged.all()  # two FIRE steps cannot converge these
     res = hull_for(["Na", "Cl"], Counting(), candidates=small_candidates(), store=ResultStore(tmp_path / "s.db"), steps=400, fmax=0.05)
     ok = res.to_dataframe().dropna(subset=["energy_per_atom"])
-    assert ok.converged.all()
+    assert ok[ok.stage == "relaxed"].converged.all() and (ok.stage == "relaxed").sum() >= 3
+    assert not ok[ok.stage == "screened out"].converged.any()  # screened out: flagged, not passed off as relaxed
 
 
 def test_reaction_of_an_unstable_polymorph():

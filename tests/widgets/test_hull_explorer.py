@@ -148,7 +148,7 @@ def test_points_drawn_as_they_arrive_with_provisional_references():
     ex._set_running(True)
     assert ex.stop_button.button_style == "danger" and not ex.stop_button.disabled
     ex._on_progress(ex.job, [HullProgress(1, 5, [li_high], [])])
-    assert ex.count.value == "1 / 5" and ex.progress.value == 1 and ex.progress.max == 5
+    assert ex.count.value == "1 / 5 final" and ex.progress.value == 1 and ex.progress.max == 5
     stable = trace(ex.figure, "stable")
     assert list(stable.text) == ["Li"]  # not an empty plot
     assert "provisional" in ex.figure.layout.title.text and "provisional: references still relaxing" in ex.status.value
@@ -162,7 +162,7 @@ def test_points_drawn_as_they_arrive_with_provisional_references():
     e_final = ex.result.formation_energy(li2o)
     assert e_final == pytest.approx(e_prov + 2 / 3 * 0.1)  # 2/3 Li, reference 0.1 eV/atom lower
     assert ex.result.e_above_hull(li_high) == pytest.approx(0.1)
-    assert ex.count.value == "4 / 5"
+    assert ex.count.value == "4 / 5 final"
     ex._set_running(False)
     assert ex.stop_button.disabled and ex.stop_button.button_style == ""  # a disabled Stop is not red
 
@@ -175,7 +175,7 @@ def test_steps_with_nothing_new_do_not_redraw(monkeypatch):
     calls = []
     monkeypatch.setattr(ex, "_redraw", lambda: calls.append(1))
     ex._on_progress(ex.job, [HullProgress(3, 9, [], []), HullProgress(3, 9, [], [])])
-    assert not calls and ex.count.value == "3 / 9"
+    assert not calls and ex.count.value == "3 / 9 final"
 
 
 def test_single_element_plots_polymorphs():
@@ -274,3 +274,22 @@ def test_missing_references_are_said():
     ex = mw.HullExplorer([(li2o, -50.0)])
     assert ex.job.wait(30)
     assert ex.result is None and "no hull" in ex.status.value and "cannot build a hull" in ex.status.value
+
+
+def test_points_refine_through_the_stages(tmp_path):
+    """Staged screening in the explorer: one point per candidate that moves as it refines;
+    the hover names the stage; the counts say how many were relaxed or screened out."""
+    from tests.engine.test_hull_stages import KW, Counting, candidates
+
+    ex = mw.HullExplorer(["Na", "Cl"], model=Counting(), candidates=candidates(), store=ResultStore(tmp_path / "r.db"),
+                         window=0.05, threshold=1.0, **KW)
+    sizes = []
+    ex.figure.observe(lambda change: sizes.append(len(ex.entries)), names="_widget_data")  # every redraw
+    assert ex.job.wait(120) and ex.job.status == "done"
+    assert len(ex.entries) == 5 and all(n <= 5 for n in sizes)  # refined in place, never duplicated
+    assert ex.stage_counts == {"relaxed": 3, "screened out": 2, "failed": 1}
+    assert "3 relaxed" in ex.status.value and "2 screened out" in ex.status.value
+    above = trace(ex.figure, "above hull")
+    screened = [t for t in above.hovertext if "screened out" in t]
+    assert len(screened) == 2 and all("upper bound" in t for t in screened)
+    assert ex.count.value == "6 / 6 final"
