@@ -101,8 +101,7 @@ def worker(args: argparse.Namespace) -> dict:
                 raise RuntimeError("HullExplorer finished without a hull")
             res = ex.result
         out["work_s"] = time.perf_counter() - t0
-        total = len(res.entries) + len(res.failed)
-    out.update(candidates=total, entries=len(res.entries), failed=len(res.failed),
+    out.update(candidates=len(res.entries) + len(res.failed), entries=len(res.entries), failed=len(res.failed),
                stable=sorted(e.composition.reduced_formula for e in res.stable_entries))
     return out
 

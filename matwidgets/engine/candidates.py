@@ -80,10 +80,32 @@ def _prescale(s: Structure) -> Structure:
     return out
 
 
+@lru_cache(maxsize=1)
 def _library() -> list[tuple[dict, Structure]]:
+    """pymatgen's AFLOW prototypes as (tags, structure), read through a pickle in the cache
+    directory: importing the library validates 288 BibTeX records with pyparsing (~3 s),
+    which was most of a warm hull's time."""
+    import os
+    import pickle
+
+    import pymatgen.core
+
+    from matwidgets.engine.store import cache_dir
+
+    path = cache_dir() / f"aflow-prototypes-pymatgen-{pymatgen.core.__version__}.pkl"
+    try:
+        with open(path, "rb") as f:
+            return pickle.load(f)
+    except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError):
+        pass  # absent or unreadable: rebuild it
     from pymatgen.analysis.prototypes import AFLOW_PROTOTYPE_LIBRARY
 
-    return [(p["tags"], p["snl"].structure) for p in AFLOW_PROTOTYPE_LIBRARY]
+    lib = [(p["tags"], p["snl"].structure) for p in AFLOW_PROTOTYPE_LIBRARY]
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    with open(tmp, "wb") as f:
+        pickle.dump(lib, f, protocol=pickle.HIGHEST_PROTOCOL)
+    os.replace(tmp, path)  # atomic: another process reads the old file or the new one, never half
+    return lib
 
 
 def _substituted(tags: dict, s0: Structure, mapping: dict[str, str]) -> Candidate:
