@@ -1,0 +1,110 @@
+"""Hulls against experiment: formation energies of known compounds, and how many sit on the hull.
+
+Reference: pymatgen's experimental formation enthalpies (pymatgen/analysis/compatibility/
+exp_compounds.json.gz, 2,135 compounds, eV per formula unit). For each chemical system below
+we build the default hull (``hull_for(system)``: staged screening, cached on disk), then for
+every experimental compound of that system take the lowest-energy entry of its composition:
+
+  formation energy   model (against the hull's own elemental references) - experiment, eV/atom;
+  on the hull        E_hull of that lowest entry <= 50 meV/atom;
+  missing            no candidate of that composition was generated (counted as not on the hull).
+
+Families by anion: oxides, halides, sulfides, nitrides, intermetallics (no anion). The
+goal (issue 13): MAE <= 0.08 eV/atom and >= 85% of the known compounds within 50 meV/atom.
+
+Run: python benchmarks/hull_vs_experiment.py                  (the 39 systems below)
+     python benchmarks/hull_vs_experiment.py --systems Li-O Na-Cl --max-atoms 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+# 39 systems, every binary the table has several compounds of, spread over the families
+SYSTEMS = [
+    # oxides
+    "Ti-O", "V-O", "Mn-O", "Fe-O", "Na-O", "K-O", "Nb-O", "Mo-O", "Li-O", "Ba-O", "Cu-O",
+    # halides
+    "Ti-Cl", "Zr-F", "Zr-Cl", "In-Cl", "Na-Cl", "Li-F", "Ca-F", "Mg-Cl", "Ag-Cl",
+    # sulfides
+    "Ni-S", "Sn-S", "Ti-S", "Mo-S", "Na-S", "Fe-S", "Zn-S",
+    # nitrides
+    "Ta-N", "Nb-N", "Cr-N", "Ti-N", "Al-N", "Ga-N", "Li-N",
+    # intermetallics and borides
+    "Cu-Zr", "Cr-Si", "Al-Ni", "Al-Sc", "Ni-B",
+]
+MAX_FU_ATOMS = 20  # experimental phases with larger reduced formulas (Fe877S1000, Al27Ni23) are non-stoichiometric
+ANION_FAMILIES = [("O", "oxides"), ("F", "halides"), ("Cl", "halides"), ("Br", "halides"), ("I", "halides"),
+                  ("S", "sulfides"), ("N", "nitrides")]
+
+
+def family(elements: set[str]) -> str:
+    return next((name for el, name in ANION_FAMILIES if el in elements), "intermetallics")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--systems", nargs="+", default=SYSTEMS)
+    ap.add_argument("--model", default="chgnet")
+    ap.add_argument("--max-atoms", type=int, default=40)
+    ap.add_argument("--window", type=lambda v: None if v.lower() == "none" else float(v), default=0.1)
+    args = ap.parse_args()
+
+    from pymatgen.core import Composition
+
+    import matwidgets as mw
+    from matwidgets.engine.data import experimental_compounds
+
+    model = mw.load_model(args.model, device="cpu")
+    exp = defaultdict(list)
+    for row in experimental_compounds(None):
+        comp = Composition(row["formula"])
+        exp[comp.chemical_system].append((comp.reduced_composition, row["exp energy"] / comp.num_atoms))
+    rows, t_all = [], time.perf_counter()
+    for system in args.systems:
+        key = "-".join(sorted(system.split("-")))
+        known = {c.reduced_formula: (c, e) for c, e in exp.get(key, []) if len(c.elements) > 1 and c.num_atoms <= MAX_FU_ATOMS}
+        if not known:
+            print(f"{system}: no experimental compound in the table", flush=True)
+            continue
+        t0 = time.perf_counter()
+        res = mw.hull_for(system, model, max_atoms=args.max_atoms, window=args.window)
+        dt = time.perf_counter() - t0
+        for formula, (comp, h_exp) in sorted(known.items()):
+            mine = [e for e in res.entries if e.composition.reduced_composition.almost_equals(comp)]
+            if not mine:
+                rows.append(dict(system=system, formula=formula, family=family(set(system.split("-"))), exp=h_exp, model=None, e_hull=None))
+                continue
+            best = min(mine, key=lambda e: e.energy_per_atom)
+            rows.append(dict(system=system, formula=formula, family=family(set(system.split("-"))), exp=h_exp,
+                             model=res.formation_energy(best), e_hull=res.e_above_hull(best), stage=best.data.get("stage", "")))
+        found = [r for r in rows if r["system"] == system]
+        print(f"{system}: hull in {dt:.0f} s, {len(res.entries)} entries; "
+              + ", ".join(f"{r['formula']} " + (f"{r['model'] - r['exp']:+.3f} eV/atom, E_hull {1000 * r['e_hull']:.0f} meV"
+                                               if r["model"] is not None else "MISSING") for r in found), flush=True)
+
+    print(f"\n{len(rows)} known compounds in {len({r['system'] for r in rows})} systems, {time.perf_counter() - t_all:.0f} s in all")
+    print(f"{'family':15s} {'n':>4s} {'found':>6s} {'MAE eV/atom':>12s} {'within 50 meV':>14s}")
+    for fam in ["oxides", "halides", "sulfides", "nitrides", "intermetallics", "all"]:
+        sel = [r for r in rows if fam == "all" or r["family"] == fam]
+        if not sel:
+            continue
+        got = [r for r in sel if r["model"] is not None]
+        mae = statistics.mean(abs(r["model"] - r["exp"]) for r in got) if got else float("nan")
+        near = sum(r["e_hull"] is not None and r["e_hull"] <= 0.05 for r in sel)
+        print(f"{fam:15s} {len(sel):4d} {len(got):6d} {mae:12.3f} {near / len(sel):13.0%}")
+    missing = [r["formula"] for r in rows if r["model"] is None]
+    print(f"missing (no candidate of the composition): {', '.join(missing) or 'none'}")
+    worst = sorted((r for r in rows if r["model"] is not None), key=lambda r: -abs(r["model"] - r["exp"]))[:8]
+    print("largest errors: " + ", ".join(f"{r['formula']} {r['model'] - r['exp']:+.2f}" for r in worst))
+
+
+if __name__ == "__main__":
+    main()
