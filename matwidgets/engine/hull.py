@@ -20,7 +20,7 @@ from pymatgen.core import Composition, Element, Structure
 from pymatgen.entries.computed_entries import ComputedEntry, ComputedStructureEntry
 
 from matwidgets.engine.atoms import AtomsBatch
-from matwidgets.engine.candidates import Candidate, prototype_candidates, reference_candidates
+from matwidgets.engine.candidates import Candidate, prototype_candidates, reference_candidates, source_counts
 from matwidgets.engine.dynamics import SimulationError
 from matwidgets.engine.models import Potential, load_model
 from matwidgets.engine.optimize import iter_relax
@@ -62,6 +62,7 @@ class HullProgress:
     new_failures: list
     from_cache: bool = False
     workers: dict | None = None  # on a dask cluster: candidates finished per worker address so far
+    sources: dict | None = None  # {source: candidates} of the whole run (candidates.SOURCES), for counts in a widget
 
 
 class HullResult:
@@ -148,23 +149,81 @@ def _entry(structure: Structure, energy: float, cand: Candidate, key: str, conve
 
 def iter_hull(chemsys_or_entries, model: Potential | str | None = None, source="prototypes", max_atoms: int = 40, fmax: float = 0.1,
               steps: int = 200, store: ResultStore | None = None, candidates: list[Candidate] | None = None,
-              client: Any = None) -> Iterator[HullProgress]:
+              client: Any = None, search: dict[str, int] | None = None, seed: int = 0,
+              derivatives: bool = True) -> Iterator[HullProgress]:
     """Relax candidates (cached) and yield HullProgress as chunks finish.
 
     ``chemsys_or_entries``: "Li-Fe-O", ["Li", "Fe", "O"], or a list of pymatgen
     (Computed)Entries / Structures / (structure, energy) pairs. ``client``: a
     dask.distributed Client: candidates are relaxed on its workers (see screen.py) and
-    this process alone writes the cache.
+    this process alone writes the cache. ``search``: {formula: n} adds n PyXtal random
+    structures of each formula (seeded by ``seed``; search.py). ``derivatives``: add
+    ordered derivatives of parent lattices (derivatives.py). Every HullProgress carries
+    ``sources``, the number of candidates per source.
     """
+    from matwidgets.engine.search import check_search, random_search
+
+    if max_atoms < 1:
+        raise ValueError(f"max_atoms must be >= 1, got {max_atoms}")
+    search = check_search(search)
     if candidates is not None:  # the caller chose what to relax
         given, cands = [], list(candidates)
     else:
-        _, given, cands = _inputs(chemsys_or_entries, source, max_atoms)
-    if given:
-        yield HullProgress(0, len(cands), given, [], from_cache=True)
-    if not cands:
+        _, given, cands = _inputs(chemsys_or_entries, source, max_atoms, derivatives)
+    if not cands and not search:  # given entries only: no model needed
+        if given:
+            yield HullProgress(0, 0, given, [], from_cache=True, sources={})
         return
     model = load_model() if model is None else load_model(model) if isinstance(model, str) else model
+    elements = sorted({el.symbol for c in cands for el in c.structure.composition.elements}
+                      | {el.symbol for f in search for el in Composition(f).elements})
+    if is_chemsys(chemsys_or_entries) and candidates is None:
+        elements = sorted(set(elements) | set(parse_chemsys(chemsys_or_entries)))
+        outside = [f for f in search if not {el.symbol for el in Composition(f).elements} <= set(elements)]
+        if outside:
+            raise InvalidChemsysError(f"search: {', '.join(outside)} is not in the chemical system {chemsys_or_entries!r}")
+    check_model_elements(model, elements)  # before any work: a model that lacks an element fails every candidate
+    gen_failures: list[dict] = []
+    for formula, n in search.items():
+        found, lost = random_search(formula, n, seed=seed, max_atoms=max_atoms)
+        cands += found
+        gen_failures += lost
+    sources = source_counts(cands)
+    if given:
+        yield HullProgress(0, len(cands), given, [], from_cache=True, sources=sources)
+    if gen_failures:
+        yield HullProgress(0, len(cands), [], gen_failures, sources=sources)
+    if not cands:
+        return
+    yield from _relax_all(cands, model, fmax, steps, store, client, sources)
+
+
+def check_model_elements(model: Potential, elements: Sequence[str]) -> None:
+    """InvalidChemsysError naming the first element ``model`` cannot treat (its own check, on one atom each)."""
+    from pymatgen.core import Lattice
+
+    if not elements:
+        return
+    box = 3.0 * len(elements) + 3.0
+    probe = Structure(Lattice.cubic(box), list(elements), [[3.0 * k / box, 0, 0] for k in range(len(elements))])
+    try:
+        model.check_numbers(AtomsBatch.from_structures([probe], device=model.device))
+    except InvalidStructureError as err:
+        raise InvalidChemsysError(f"model {model.name} cannot treat this system: {err}") from None
+
+
+def _relax_all(cands, model, fmax, steps, store, client, sources) -> Iterator[HullProgress]:
+    """Cached results first, then the rest relaxed chunk by chunk (or on a dask cluster)."""
+    import contextlib
+
+    # closing(): a Stop (close) reaches the running chunk at once, which stores what converged
+    with contextlib.closing(_relax_all_steps(cands, model, fmax, steps, store, client)) as inner:
+        for step in inner:
+            step.sources = sources
+            yield step
+
+
+def _relax_all_steps(cands, model, fmax, steps, store, client) -> Iterator[HullProgress]:
     store = store if store is not None else ResultStore()
     settings = (model.model_id, f"fmax={fmax}", f"steps={steps}")
     keys = [structure_key(c.structure, *settings) for c in cands]
@@ -231,8 +290,9 @@ def hull_for(chemsys_or_entries, model: Potential | str | None = None, source="p
     return HullResult(entries, failed, elements)
 
 
-def _failure(cand: Candidate, key: str, error: str) -> dict:
-    return {"formula": cand.structure.composition.reduced_formula, "source": cand.source, "label": cand.label, "error": error, "key": key, "structure": cand.structure}
+def _failure(cand: Candidate, key: str, error: str, stage: str = "relax") -> dict:
+    return {"formula": cand.structure.composition.reduced_formula, "source": cand.source, "label": cand.label, "error": error,
+            "key": key, "structure": cand.structure, "stage": stage}
 
 
 def _chunks(items: list, max_atoms: int) -> Iterator[list]:
@@ -329,12 +389,17 @@ def _store_results(chunk, results, store) -> tuple[list, list]:
     return entries, failures
 
 
-def _inputs(chemsys_or_entries, source, max_atoms):
+def _inputs(chemsys_or_entries, source, max_atoms, derivatives=True):
     """(elements, ready entries, candidates to relax) from what the user passed."""
     if is_chemsys(chemsys_or_entries):
         elements = parse_chemsys(chemsys_or_entries)
         if source == "prototypes":
-            return elements, [], prototype_candidates(elements, max_atoms)
+            cands = prototype_candidates(elements, max_atoms)
+            if derivatives:
+                from matwidgets.engine.derivatives import derivative_candidates
+
+                cands += derivative_candidates(elements, max_atoms)
+            return elements, [], cands
         if source == "mp":
             return elements, _mp_entries(elements), []
         raise ValueError(f"unknown source {source!r}: use 'prototypes' or 'mp', or pass entries/structures")
