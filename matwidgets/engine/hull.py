@@ -166,6 +166,11 @@ def iter_hull(chemsys_or_entries, model: Potential | str | None = None, source="
     if max_atoms < 1:
         raise ValueError(f"max_atoms must be >= 1, got {max_atoms}")
     search = check_search(search)
+    if is_chemsys(chemsys_or_entries) and candidates is None:
+        system = set(parse_chemsys(chemsys_or_entries))
+        outside = [f for f in search if not {el.symbol for el in Composition(f).elements} <= system]
+        if outside:
+            raise InvalidChemsysError(f"search: {', '.join(outside)} is not in the chemical system {chemsys_or_entries!r}")
     if candidates is not None:  # the caller chose what to relax
         given, cands = [], list(candidates)
     else:
@@ -179,9 +184,6 @@ def iter_hull(chemsys_or_entries, model: Potential | str | None = None, source="
                       | {el.symbol for f in search for el in Composition(f).elements})
     if is_chemsys(chemsys_or_entries) and candidates is None:
         elements = sorted(set(elements) | set(parse_chemsys(chemsys_or_entries)))
-        outside = [f for f in search if not {el.symbol for el in Composition(f).elements} <= set(elements)]
-        if outside:
-            raise InvalidChemsysError(f"search: {', '.join(outside)} is not in the chemical system {chemsys_or_entries!r}")
     check_model_elements(model, elements)  # before any work: a model that lacks an element fails every candidate
     gen_failures: list[dict] = []
     for formula, n in search.items():
@@ -237,7 +239,7 @@ def _relax_all_steps(cands, model, fmax, steps, store, client) -> Iterator[HullP
         elif hit["status"] == "ok":
             cached_entries.append(_entry(hit["structure"], hit["energy"], cand, key, hit["meta"].get("converged", True)))
         else:
-            cached_fail.append(_failure(cand, key, hit["error"]))
+            cached_fail.append(_failure(cand, key, hit["error"], hit.get("stage") or "relax"))
     done = len(cached_entries) + len(cached_fail)
     if done:
         yield HullProgress(done, len(cands), cached_entries, cached_fail, from_cache=True)
@@ -338,7 +340,7 @@ def _relax_chunk(chunk, model, fmax, steps, store, done, total):
         cand, key = chunk[0]
         fail = _failure(cand, key, f"{type(err).__name__}: {err}")
         if isinstance(err, PHYSICS_ERRORS):
-            store.put_many([(key, "failed", cand.structure, None, fail["error"], {})])
+            store.put_many([(key, "failed", cand.structure, None, fail["error"], {}, "relax")])
         else:
             fail["transient"] = True
         return [], [fail]
@@ -380,7 +382,7 @@ def _store_results(chunk, results, store) -> tuple[list, list]:
         if isinstance(res, Exception):
             fail = _failure(cand, key, f"{type(res).__name__}: {res}")
             failures.append(fail)
-            rows.append((key, "failed", cand.structure, None, fail["error"], {}))
+            rows.append((key, "failed", cand.structure, None, fail["error"], {}, "relax"))
             continue
         structure, energy, converged = res
         entries.append(_entry(structure, energy, cand, key, converged))

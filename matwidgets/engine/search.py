@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-from pymatgen.core import Composition
+from pymatgen.core import Composition, Element
 
 from matwidgets.engine.candidates import Candidate, _prescale
 
@@ -41,6 +41,9 @@ def check_search(search: dict | None) -> dict[str, int]:
             comp = Composition(formula)
         except Exception:  # pymatgen raises several kinds on bad formulas
             raise ValueError(f"search: cannot read the formula {formula!r}") from None
+        bad = [str(el) for el in comp.elements if not Element.is_valid_symbol(getattr(el, "symbol", str(el)))]
+        if bad or not comp.elements:
+            raise ValueError(f"search: cannot read the formula {formula!r} (unknown element {', '.join(bad) or 'none'})")
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
             raise ValueError(f"search: the budget for {formula} must be an integer >= 1, got {n!r}")
         out[comp.reduced_formula] = out.get(comp.reduced_formula, 0) + int(n)
