@@ -37,13 +37,23 @@ FCC = np.array([[0, 0.5, 0.5], [0.5, 0, 0.5], [0.5, 0.5, 0]])  # fcc primitive v
 FCC_L11 = np.array([[1, 1, 0], [1, -1, 0], [1, 0, 1]]) @ FCC
 CUBIC = np.eye(3)
 SC_TO_FCC = np.array([[1, 1, 0], [1, 0, 1], [0, 1, 1]])
-# name: (space group, cubic a, [(role, coords)], {supercell name: vectors}, vacancies allowed); Fd-3m in origin choice 1
+FCC_T = [[0, 0, 0], [0, 0.5, 0.5], [0.5, 0, 0.5], [0.5, 0.5, 0]]  # the fcc translations of a cubic cell
+
+
+def _shifted(role: str, shift: Sequence[float]) -> list[tuple[str, list[float]]]:
+    return [(role, [(t + d) % 1.0 for t, d in zip(tr, shift)]) for tr in FCC_T]
+
+
+# name: (cubic a, [(role, coords)] of the cubic cell or None for the library's spinel, {supercell: vectors}, vacancies);
+# written out rather than built with Structure.from_spacegroup, whose space-group set-up costs ~0.5 s a parent
 PARENTS = {
-    "rocksalt": ("Fm-3m", 4.2, [("A", [0, 0, 0]), ("X", [0.5, 0.5, 0.5])], {"(111) layers": FCC_L11, "cubic": CUBIC}, False),
-    "antifluorite": ("Fm-3m", 4.6, [("X", [0, 0, 0]), ("A", [0.25, 0.25, 0.25])], {"cubic": CUBIC}, True),
-    "spinel": ("Fd-3m", 8.3, [("A", [0, 0, 0]), ("B", [0.625, 0.625, 0.625]), ("X", [0.3875, 0.3875, 0.3875])], {"primitive": FCC}, False),
-    "perovskite": ("Pm-3m", 3.9, [("A", [0, 0, 0]), ("B", [0.5, 0.5, 0.5]), ("X", [0.5, 0.5, 0])], {"double": SC_TO_FCC}, False),
+    "rocksalt": (4.2, _shifted("A", [0, 0, 0]) + _shifted("X", [0.5, 0.5, 0.5]), {"(111) layers": FCC_L11, "cubic": CUBIC}, False),
+    "antifluorite": (4.6, _shifted("X", [0, 0, 0]) + _shifted("A", [0.25] * 3) + _shifted("A", [0.75] * 3), {"cubic": CUBIC}, True),
+    "spinel": (8.3, None, {"primitive": None}, False),  # the AFLOW MgAl2O4 cell (14 atoms): Mg -> A, Al -> B, O -> X
+    "perovskite": (3.9, [("A", [0, 0, 0]), ("B", [0.5, 0.5, 0.5]), ("X", [0.5, 0.5, 0]), ("X", [0.5, 0, 0.5]), ("X", [0, 0.5, 0.5])],
+                   {"double": SC_TO_FCC}, False),
 }
+SPINEL = "A2BC4_cF56_227_d_a_e"
 
 
 def _recell(conventional: Structure, vectors: np.ndarray) -> Structure:
@@ -62,13 +72,20 @@ def _recell(conventional: Structure, vectors: np.ndarray) -> Structure:
 
 
 @lru_cache(maxsize=16)
-def _cell(parent: str, supercell: str) -> tuple[Structure, tuple[str, ...], tuple[tuple[int, ...], ...]]:
-    """(supercell with placeholder species, role per site, site permutations of its symmetry)."""
+def _cell(parent: str, supercell: str) -> tuple[Structure, tuple[str, ...], np.ndarray]:
+    """(supercell with placeholder species, role per site, [n_ops, n_sites] site permutations of its symmetry)."""
     from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
-    spg, a, sites, cells, _ = PARENTS[parent]
-    conv = Structure.from_spacegroup(spg, Lattice.cubic(a), [PLACEHOLDER[r] for r, _ in sites], [c for _, c in sites])
-    s = _recell(conv, a * np.asarray(cells[supercell], dtype=float))
+    from matwidgets.engine.candidates import _library
+
+    a, sites, cells, _ = PARENTS[parent]
+    if sites is None:
+        s0 = next(st for tags, st in _library() if tags.get("aflow") == SPINEL)
+        s = s0.copy()
+        s.replace_species({"Mg": PLACEHOLDER["A"], "Al": PLACEHOLDER["B"], "O": PLACEHOLDER["X"]})
+    else:
+        conv = Structure(Lattice.cubic(a), [PLACEHOLDER[r] for r, _ in sites], [c for _, c in sites])
+        s = _recell(conv, a * np.asarray(cells[supercell], dtype=float))
     roles = tuple(next(r for r, el in PLACEHOLDER.items() if el == sp.symbol) for sp in s.species)
     frac = s.frac_coords % 1.0
     perms = []
@@ -76,22 +93,35 @@ def _cell(parent: str, supercell: str) -> tuple[Structure, tuple[str, ...], tupl
         image = op.operate_multi(frac) % 1.0
         diff = np.abs(((image[:, None, :] - frac[None, :, :]) + 0.5) % 1.0 - 0.5).max(axis=2)  # [n, n]
         perms.append(tuple(int(k) for k in diff.argmin(axis=1)))
-    return s, roles, tuple(sorted(set(perms)))
+    return s, roles, np.array(sorted(set(perms)))
 
 
-def _canonical(labels: Sequence[str], perms: Sequence[Sequence[int]]) -> tuple[str, ...]:
-    """The smallest relabelling of ``labels`` under the symmetry permutations: equal for equivalent orderings."""
-    return min(tuple(labels[p[k]] for k in range(len(labels))) for p in perms)
+def _canonical(labels: Sequence[str], perms: np.ndarray) -> bytes:
+    """The smallest relabelling of ``labels`` under the [n_ops, n_sites] symmetry permutations:
+    equal for equivalent orderings."""
+    codes = {lab: k for k, lab in enumerate(sorted(set(labels)))}
+    arr = np.array([codes[lab] for lab in labels], dtype=np.int8)
+    return min(map(bytes, arr[perms]))  # [n_ops, n_sites] relabelled rows, compared as bytes
+
+
+@lru_cache(maxsize=1024)
+def _oxidation_states(formula: str) -> dict[str, float] | None:
+    from pymatgen.core import Composition
+
+    guesses = Composition(formula).oxi_state_guesses(max_sites=-50)
+    return dict(guesses[0]) if guesses else None
 
 
 def _ewald(structure: Structure) -> float:
     """Ewald energy per atom with pymatgen's average oxidation states (inf when none fit)."""
     from pymatgen.analysis.ewald import EwaldSummation
 
-    try:
-        return float(EwaldSummation(structure.copy().add_oxidation_state_by_guess()).total_energy) / len(structure)
-    except Exception:  # no guess for this composition: rank it last, keep it only if nothing better
+    states = _oxidation_states(structure.composition.reduced_formula)
+    if states is None:  # no guess for this composition: ranked last, kept only if nothing better
         return float("inf")
+    s = structure.copy()
+    s.add_oxidation_state_by_element(states)
+    return float(EwaldSummation(s).total_energy) / len(structure)
 
 
 def derivative_candidates(elements: Sequence[str], max_atoms: int = 40) -> list[Candidate]:
@@ -100,7 +130,7 @@ def derivative_candidates(elements: Sequence[str], max_atoms: int = 40) -> list[
     cations = [e for e in elements if e not in ANIONS]
     anions = [e for e in elements if e in ANIONS]
     out: list[Candidate] = []
-    for parent, (_, _, _, cells, vacancies) in PARENTS.items():
+    for parent, (_, _, cells, vacancies) in PARENTS.items():
         for cell_name in cells:
             s0, roles, perms = _cell(parent, cell_name)
             if len(s0) > max_atoms:
