@@ -110,3 +110,15 @@ def test_sigkill_in_the_middle_of_a_chunk_keeps_committed_rows_and_resumes(tmp_p
     assert steps[0].from_cache and steps[0].done == 4  # resumed: the committed chunks are not recomputed
     assert steps[-1].done == steps[-1].total == 8
     assert len(ResultStore(path)) == 8
+
+
+def test_physics_failures_are_stored_with_their_stage(tmp_path):
+    from tests.engine.test_hull import Counting, small_candidates
+
+    store = ResultStore(tmp_path / "r.sqlite")
+    failed = [f for p in iter_hull(["Na", "Cl"], Counting(), candidates=small_candidates(), store=store, steps=20) for f in p.new_failures]
+    assert [f["formula"] for f in failed] == ["CsCl"] and failed[0]["stage"] == "relax"
+    row = store.get(failed[0]["key"])
+    assert row["status"] == "failed" and row["stage"] == "relax" and "exploded" in row["error"]
+    again = [f for p in iter_hull(["Na", "Cl"], Counting(), candidates=small_candidates(), store=store, steps=20) for f in p.new_failures]
+    assert again[0]["stage"] == "relax" and again[0]["error"] == failed[0]["error"]  # from the cache, stage kept
