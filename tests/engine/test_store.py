@@ -122,3 +122,32 @@ def test_physics_failures_are_stored_with_their_stage(tmp_path):
     assert row["status"] == "failed" and row["stage"] == "relax" and "exploded" in row["error"]
     again = [f for p in iter_hull(["Na", "Cl"], Counting(), candidates=small_candidates(), store=store, steps=20) for f in p.new_failures]
     assert again[0]["stage"] == "relax" and again[0]["error"] == failed[0]["error"]  # from the cache, stage kept
+
+
+WRITER = """
+import sys
+from pymatgen.core import Lattice, Structure
+from matwidgets.engine.store import ResultStore
+
+path, name = sys.argv[1], sys.argv[2]
+store = ResultStore(path)
+s = Structure(Lattice.cubic(3.0), ["Na"], [[0, 0, 0]])
+for chunk in range(20):
+    store.put_many([(f"{name}-{chunk}-{k}", "ok", s, -1.0, None, {}) for k in range(5)] + [("shared", "ok", s, -2.0, None, {"by": name})])
+    assert len(store.get_many([f"{name}-{chunk}-0"])) == 1
+"""
+
+
+def test_two_processes_write_the_same_store_at_once(tmp_path):
+    path = tmp_path / "r.sqlite"
+    ResultStore(path)  # the table exists before the writers race
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(path), name], env=env, cwd=ROOT, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT) for name in ("a", "b")]
+    for p in procs:
+        out = p.communicate(timeout=240)[0].decode()
+        assert p.returncode == 0, out  # no "database is locked": writers wait for each other
+    db = sqlite3.connect(str(path))
+    keys = [k for (k,) in db.execute("SELECT key FROM results")]
+    assert len(keys) == len(set(keys)) == 2 * 20 * 5 + 1  # every row of both, the shared key once
+    db.close()
