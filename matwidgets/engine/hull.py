@@ -139,7 +139,7 @@ class HullResult:
             })
         for f in self.failed:
             rows.append({"formula": f["formula"], "source": f.get("source", ""), "prototype": f.get("label", ""), "error": f["error"],
-                         "stable": False, "converged": False})
+                         "stage": f.get("stage", ""), "stable": False, "converged": False})
         return pd.DataFrame(rows).sort_values(["stable", "e_above_hull"], ascending=[False, True], na_position="last", ignore_index=True)
 
 

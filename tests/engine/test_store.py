@@ -122,6 +122,8 @@ def test_physics_failures_are_stored_with_their_stage(tmp_path):
     assert row["status"] == "failed" and row["stage"] == "relax" and "exploded" in row["error"]
     again = [f for p in iter_hull(["Na", "Cl"], Counting(), candidates=small_candidates(), store=store, steps=20) for f in p.new_failures]
     assert again[0]["stage"] == "relax" and again[0]["error"] == failed[0]["error"]  # from the cache, stage kept
+    df = mw.hull_for(["Na", "Cl"], Counting(), candidates=small_candidates(), store=store, steps=20).to_dataframe()
+    assert df[df.formula == "CsCl"].stage.tolist() == ["relax"]
 
 
 WRITER = """
