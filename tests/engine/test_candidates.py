@@ -98,3 +98,22 @@ def test_source_counts():
 def test_max_atoms_below_one_is_an_error():
     with pytest.raises(ValueError, match="max_atoms must be >= 1"):
         prototype_candidates(["Li", "O"], max_atoms=0)
+
+
+def test_chgnet_keeps_the_generated_li2o2_a_peroxide_on_the_hull(tmp_path):
+    """Chemistry check: the generated Li2O2 relaxes to an O2^2- solid (O-O 1.55 Å in experiment)
+    on the CHGNet hull, its formation energy near experiment (-6.57 eV per Li2O2 = -1.64 eV/atom)."""
+    import matwidgets as mw
+    from matwidgets.engine.candidates import Candidate, dimer
+    from matwidgets.engine.hull import hull_for
+    from matwidgets.engine.store import ResultStore
+
+    cands = [c for c in prototype_candidates(["Li", "O"], max_atoms=8)
+             if (c.label, c.structure.composition.reduced_formula) in {("A2B2_hP8_194_ac_f", "Li2O2"), ("AB2_cF12_225_a_c", "Li2O")}]
+    li = Structure.from_spacegroup("Im-3m", Lattice.cubic(3.44), ["Li"], [[0, 0, 0]])
+    cands += [Candidate(li, "prototype", "bcc"), Candidate(dimer("O"), "molecule", "O2")]
+    res = hull_for("Li-O", mw.load_model("chgnet", device="cpu"), candidates=cands, store=ResultStore(tmp_path / "c.sqlite"))
+    li2o2 = next(e for e in res.entries if e.composition.reduced_formula == "Li2O2")
+    assert res.e_above_hull(li2o2) < 1e-6
+    assert -1.9 < res.formation_energy(li2o2) < -1.4
+    assert np.allclose(pair_distances(li2o2.structure, "O"), 1.55, atol=0.06)  # still peroxide pairs after relaxation
