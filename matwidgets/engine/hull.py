@@ -10,6 +10,7 @@ fill the hull in as candidates finish; results are cached on disk (store.py).
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -19,7 +20,7 @@ from pymatgen.core import Composition, Element, Structure
 from pymatgen.entries.computed_entries import ComputedEntry, ComputedStructureEntry
 
 from matwidgets.engine.atoms import AtomsBatch
-from matwidgets.engine.candidates import Candidate, prototype_candidates, reference_candidates
+from matwidgets.engine.candidates import Candidate, prototype_candidates, reference_candidates, source_counts
 from matwidgets.engine.dynamics import SimulationError
 from matwidgets.engine.hull_stages import (RELAXED, SCREEN_STEPS, SCREENED, WINDOW, HullProgress, collect,
                                            iter_staged, merge_progress)
@@ -140,7 +141,8 @@ def _entry(structure: Structure, energy: float, cand: Candidate, key: str, conve
 
 def iter_hull(chemsys_or_entries, model: Potential | str | None = None, source="prototypes", max_atoms: int = 40, fmax: float = 0.1,
               steps: int = 200, store: ResultStore | None = None, candidates: list[Candidate] | None = None,
-              client: Any = None, window: float | None = WINDOW, screen_steps: int = SCREEN_STEPS) -> Iterator[HullProgress]:
+              client: Any = None, window: float | None = WINDOW, screen_steps: int = SCREEN_STEPS,
+              search: dict[str, int] | None = None, seed: int = 0, derivatives: bool = True) -> Iterator[HullProgress]:
     """Screen and relax candidates (cached) and yield HullProgress as they advance.
 
     ``chemsys_or_entries``: "Li-Fe-O", ["Li", "Fe", "O"], or a list of pymatgen
@@ -150,21 +152,75 @@ def iter_hull(chemsys_or_entries, model: Potential | str | None = None, source="
     relaxes every candidate fully. Entries are refined in place (same entry_id): collect
     them with ``hull_stages.merge_progress``. ``client``: a dask.distributed Client:
     candidates are fully relaxed on its workers (see screen.py) and this process alone
-    writes the cache.
+    writes the cache. ``search``: {formula: n} adds n PyXtal random structures of each
+    formula (seeded by ``seed``; search.py). ``derivatives``: add ordered derivatives of
+    parent lattices (derivatives.py). Every HullProgress carries ``sources``, the number
+    of candidates per source.
     """
+    from matwidgets.engine.search import check_search, random_search
+
     if window is not None and window < 0:
         raise ValueError(f"window must be >= 0 eV/atom (or None to relax every candidate), got {window}")
     if screen_steps < 1:
         raise ValueError(f"screen_steps must be >= 1, got {screen_steps}")
+    if max_atoms < 1:
+        raise ValueError(f"max_atoms must be >= 1, got {max_atoms}")
+    search = check_search(search)
+    if is_chemsys(chemsys_or_entries) and candidates is None:
+        system = set(parse_chemsys(chemsys_or_entries))
+        outside = [f for f in search if not {el.symbol for el in Composition(f).elements} <= system]
+        if outside:
+            raise InvalidChemsysError(f"search: {', '.join(outside)} is not in the chemical system {chemsys_or_entries!r}")
     if candidates is not None:  # the caller chose what to relax
         given, cands = [], list(candidates)
     else:
-        _, given, cands = _inputs(chemsys_or_entries, source, max_atoms)
-    if given:
-        yield HullProgress(0, len(cands), given, [], from_cache=True)
-    if not cands:
+        _, given, cands = _inputs(chemsys_or_entries, source, max_atoms, derivatives)
+    if not cands and not search:  # given entries only: no model needed
+        if given:
+            yield HullProgress(0, 0, given, [], from_cache=True, sources={})
         return
     model = load_model() if model is None else load_model(model) if isinstance(model, str) else model
+    elements = sorted({el.symbol for c in cands for el in c.structure.composition.elements}
+                      | {el.symbol for f in search for el in Composition(f).elements})
+    if is_chemsys(chemsys_or_entries) and candidates is None:
+        elements = sorted(set(elements) | set(parse_chemsys(chemsys_or_entries)))
+    check_model_elements(model, elements)  # before any work: a model that lacks an element fails every candidate
+    gen_failures: list[dict] = []
+    for formula, n in search.items():
+        found, lost = random_search(formula, n, seed=seed, max_atoms=max_atoms)
+        cands += found
+        gen_failures += lost
+    sources = source_counts(cands)
+    if given:
+        yield HullProgress(0, len(cands), given, [], from_cache=True, sources=sources)
+    if gen_failures:
+        yield HullProgress(0, len(cands), [], gen_failures, sources=sources)
+    if not cands:
+        return
+    # closing(): a Stop (close) reaches the running chunk at once, which stores what converged
+    with contextlib.closing(_relax_all(cands, given, model, fmax, steps, store, client, window, screen_steps)) as inner:
+        for step in inner:
+            step.sources = sources
+            yield step
+
+
+def check_model_elements(model: Potential, elements: Sequence[str]) -> None:
+    """InvalidChemsysError naming the first element ``model`` cannot treat (its own check, on one atom each)."""
+    from pymatgen.core import Lattice
+
+    if not elements:
+        return
+    box = 3.0 * len(elements) + 3.0
+    probe = Structure(Lattice.cubic(box), list(elements), [[3.0 * k / box, 0, 0] for k in range(len(elements))])
+    try:
+        model.check_numbers(AtomsBatch.from_structures([probe], device=model.device))
+    except InvalidStructureError as err:
+        raise InvalidChemsysError(f"model {model.name} cannot treat this system: {err}") from None
+
+
+def _relax_all(cands, given, model, fmax, steps, store, client, window, screen_steps) -> Iterator[HullProgress]:
+    """Cached results first, then the rest: staged (hull_stages.py), fully relaxed chunk by
+    chunk, or on a dask cluster."""
     store = store if store is not None else ResultStore()
     settings = (model.model_id, f"fmax={fmax}", f"steps={steps}")
     keys = [structure_key(c.structure, *settings) for c in cands]
@@ -182,7 +238,7 @@ def iter_hull(chemsys_or_entries, model: Potential | str | None = None, source="
             cached_entries.append(_entry(hit["structure"], hit["energy"], cand, key, meta.get("converged", True),
                                          meta.get("stage", RELAXED), **({"window": meta["window"]} if "window" in meta else {})))
         else:
-            cached_fail.append(_failure(cand, key, hit["error"], meta.get("stage", RELAXED)))
+            cached_fail.append(_failure(cand, key, hit["error"], hit.get("stage") or meta.get("stage") or RELAXED))
     done = len(cached_entries) + len(cached_fail)
     if done:
         yield HullProgress(done, len(cands), cached_entries, cached_fail, from_cache=True)
@@ -346,12 +402,17 @@ def _store_results(chunk, results, store) -> tuple[list, list]:
     return entries, failures
 
 
-def _inputs(chemsys_or_entries, source, max_atoms):
+def _inputs(chemsys_or_entries, source, max_atoms, derivatives=True):
     """(elements, ready entries, candidates to relax) from what the user passed."""
     if is_chemsys(chemsys_or_entries):
         elements = parse_chemsys(chemsys_or_entries)
         if source == "prototypes":
-            return elements, [], prototype_candidates(elements, max_atoms)
+            cands = prototype_candidates(elements, max_atoms)
+            if derivatives:
+                from matwidgets.engine.derivatives import derivative_candidates
+
+                cands += derivative_candidates(elements, max_atoms)
+            return elements, [], cands
         if source == "mp":
             return elements, _mp_entries(elements), []
         raise ValueError(f"unknown source {source!r}: use 'prototypes' or 'mp', or pass entries/structures")

@@ -50,6 +50,7 @@ class HullProgress:
     stage: str = RELAXED
     stage_done: int = 0
     stage_total: int = 0
+    sources: dict | None = None  # {source: candidates} of the whole run (candidates.SOURCES), for counts in a widget
 
 
 def entry_key(entry) -> object:

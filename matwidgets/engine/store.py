@@ -1,9 +1,13 @@
-"""On-disk cache of computed results: SQLite through ase.db.
+"""On-disk cache of computed results: one SQLite table in WAL mode.
 
-One row per (candidate structure, model, settings) key. SQLite commits are atomic,
-so a crashed or cancelled run keeps every finished row and never a half-written
-one; the next run skips what is there. Failed candidates are stored too, with
-their error, so they are reported rather than silently recomputed or dropped.
+One row per (candidate structure, model, settings) key, the key the table's primary
+key, so a row is written once and rewritten in place (INSERT OR REPLACE), never
+duplicated. WAL mode lets two notebooks read and write the same file at once (readers
+never block the writer); a chunk is written in one transaction, so a process killed in
+the middle (even with SIGKILL) leaves the rows of earlier chunks and none of its own,
+and the next run computes only what is missing. Failed candidates are stored too,
+with their error and the stage that failed, so they are reported rather than silently
+recomputed or dropped; hull.py stores only failures of the candidate itself (physics).
 """
 
 from __future__ import annotations
@@ -41,47 +45,79 @@ def structure_key(structure, *extra: object) -> str:
     return hashlib.sha1(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
+_SCHEMA = """CREATE TABLE IF NOT EXISTS results (
+    key TEXT PRIMARY KEY, status TEXT NOT NULL, energy REAL, structure TEXT, error TEXT, stage TEXT, meta TEXT)"""
+
+
+def _encode(structure) -> str | None:
+    if structure is None:
+        return None
+    return json.dumps({"lattice": structure.lattice.matrix.tolist(), "species": [str(sp) for sp in structure.species],
+                       "frac": structure.frac_coords.tolist()})
+
+
+def _decode(text: str | None):
+    if text is None:
+        return None
+    from pymatgen.core import Lattice, Structure
+
+    d = json.loads(text)
+    return Structure(Lattice(d["lattice"]), d["species"], d["frac"])
+
+
 class ResultStore:
-    """Relaxed structures and energies keyed by ``structure_key``."""
+    """Relaxed structures and energies keyed by ``structure_key`` (SQLite, WAL mode)."""
 
-    def __init__(self, path: str | os.PathLike | None = None):
-        import ase.db
+    def __init__(self, path: str | os.PathLike | None = None, timeout: float = 60.0):
+        import sqlite3
 
-        self.path = Path(path) if path is not None else cache_dir() / "results.db"
+        self.path = Path(path) if path is not None else cache_dir() / "results.sqlite"
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = ase.db.connect(str(self.path), type="db", append=True)
+        # isolation_level=None: transactions are ours (BEGIN IMMEDIATE in put_many); the
+        # timeout waits for another process's write instead of failing with "database is locked"
+        self.db = sqlite3.connect(str(self.path), timeout=timeout, isolation_level=None, check_same_thread=False)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a crash loses at most the last commits, never consistency
+        self.db.execute(_SCHEMA)
+
+    @property
+    def journal_mode(self) -> str:
+        return self.db.execute("PRAGMA journal_mode").fetchone()[0]
 
     def get(self, key: str) -> dict | None:
-        """{"status", "energy", "structure", "error", "meta"} or None when absent."""
+        """{"status", "energy", "structure", "error", "stage", "meta"} or None when absent."""
         return self.get_many([key]).get(key)
 
     def get_many(self, keys: list[str]) -> dict[str, dict]:
-        """The rows present for ``keys``, read in one pass over the table (a warm hull
-        looks up hundreds of candidates; one query each would dominate its time)."""
-        from pymatgen.io.ase import AseAtomsAdaptor
-
-        wanted = set(keys)
+        """The rows present for ``keys`` (queried in slices below SQLite's variable limit)."""
         out = {}
-        for row in self.db.select():
-            key = row.get("cache_key")
-            if key not in wanted:
-                continue
-            data = row.data
-            structure = AseAtomsAdaptor.get_structure(row.toatoms()) if row.status == "ok" else None
-            out[key] = {"status": row.status, "energy": data.get("energy"), "structure": structure, "error": data.get("error"), "meta": data.get("meta", {})}
+        keys = list(dict.fromkeys(keys))
+        for k in range(0, len(keys), 500):
+            part = keys[k:k + 500]
+            rows = self.db.execute(f"SELECT key, status, energy, structure, error, stage, meta FROM results WHERE key IN ({','.join('?' * len(part))})",
+                                   part).fetchall()
+            for key, status, energy, structure, error, stage, meta in rows:
+                out[key] = {"status": status, "energy": energy, "structure": _decode(structure) if status == "ok" else None,
+                            "error": error, "stage": stage, "meta": json.loads(meta or "{}")}
         return out
 
-    def put_many(self, results: list[tuple[str, str, object, float | None, str | None, dict]]) -> None:
-        """Write (key, status, structure, energy, error, meta) rows in one transaction."""
-        from ase import Atoms
-        from pymatgen.io.ase import AseAtomsAdaptor
-
-        with self.db:
-            for key, status, structure, energy, error, meta in results:
-                atoms = AseAtomsAdaptor.get_atoms(structure) if structure is not None else Atoms()
-                for old in list(self.db.select(cache_key=key)):
-                    del self.db[old.id]
-                self.db.write(atoms, cache_key=key, status=status, data={"energy": energy, "error": error, "meta": meta})
+    def put_many(self, results: list[tuple]) -> None:
+        """Write (key, status, structure, energy, error, meta[, stage]) rows in one transaction."""
+        rows = []
+        for row in results:
+            key, status, structure, energy, error, meta = row[:6]
+            stage = row[6] if len(row) > 6 else (meta or {}).get("stage")
+            rows.append((key, status, None if energy is None else float(energy), _encode(structure), error, stage, json.dumps(meta or {})))
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            self.db.executemany("INSERT OR REPLACE INTO results (key, status, energy, structure, error, stage, meta) VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
 
     def __len__(self) -> int:
-        return self.db.count()
+        return int(self.db.execute("SELECT COUNT(*) FROM results").fetchone()[0])
+
+    def close(self) -> None:
+        self.db.close()

@@ -19,12 +19,13 @@ from matwidgets.errors import InvalidChemsysError
 from matwidgets.jobs import Job
 from matwidgets.widgets.feedback import guarded, show_error
 from matwidgets.widgets.fit_width import FitWidth
-from matwidgets.widgets.hull_plot import POINT_TRACES, coordinates, entry_title, hull_figure, origin, polymorphs
+from matwidgets.widgets.hull_plot import MISSING, POINT_TRACES, coordinates, entry_title, hull_figure, origin, polymorphs
+from matwidgets.widgets.hull_search import HullSearch
 from matwidgets.widgets.structure_view import StructureView
 from matwidgets.widgets.validate import check_engine_kwargs
 
 
-class HullExplorer(W.VBox):
+class HullExplorer(HullSearch, W.VBox):
     """Convex hull of a chemical system ("Li-Fe-O") or of given entries/structures.
 
     Points appear within seconds (a single point for every candidate) and move as the
@@ -35,6 +36,8 @@ class HullExplorer(W.VBox):
     polymorph in the side panel) to see its structure, E_form, E_hull and decomposition;
     the chosen entry is ``explorer.selected`` (observable). ``threshold`` is in eV/atom;
     the slider shows meV/atom. More than 4 elements gets a table instead of a plot.
+    ``search(formula, n)`` (or the search box) adds a seeded random search of one
+    composition; the candidates per source are counted above the plot.
     """
 
     selected = t.Any(None)  # the clicked pymatgen entry
@@ -51,6 +54,9 @@ class HullExplorer(W.VBox):
         self.added: list[dict] = []  # what add() found, one dict per added candidate
         self.job: Job | None = None
         self.add_job: Job | None = None
+        self.search_job: Job | None = None
+        self.searches: list[dict] = []  # {"formula", "n", "seed"} of each search() so far
+        self._sources: dict[int, dict[str, int]] = {}  # job id -> its candidates per source
         self._rebuild_error: BaseException | None = None  # the last rebuild's failure, if it failed
         self._waiting_for = ""  # why there is no hull yet (elemental references missing)
         self._missing: list[str] = []  # elements with no reference (yet): their compounds are not drawn
@@ -71,6 +77,13 @@ class HullExplorer(W.VBox):
         self.view = StructureView(height=320)
         self.table = W.HTML()
         self.errors = W.Output()
+        self.sources = W.HTML("")
+        self.missing = W.HTML(f"<small><i>{html.escape(MISSING)}</i></small>")
+        self.search_formula = W.Text(placeholder="e.g. Li5FeO4", description="search", layout=W.Layout(width="220px"))
+        self.search_n = W.BoundedIntText(value=30, min=1, max=1000, description="n", layout=W.Layout(width="130px"))
+        self.search_button = W.Button(description="Random search", icon="search")
+        self.search_button.on_click(guarded(self.status, self.errors, "random search failed",
+                                            lambda: self.search(self.search_formula.value, self.search_n.value)))
         self.threshold.observe(guarded(self.status, self.errors, "redrawing the hull failed", self._redraw), "value")
         self.stop_button.on_click(guarded(self.status, self.errors, "stop failed", self.stop))
         self.polymorphs.observe(guarded(self.status, self.errors, "showing the polymorph failed", self._on_polymorph), "value")
@@ -79,7 +92,10 @@ class HullExplorer(W.VBox):
         plot = W.VBox([self.figure, FitWidth()], layout=W.Layout(flex="1 1 auto", min_width="420px"))
         controls = W.HBox([self.threshold, W.Label("meV/atom"), self.progress, self.count, self.stop_button],
                           layout=W.Layout(flex_flow="row wrap", align_items="center"))
-        super().__init__([controls, self.status, W.HBox([plot, side], layout=W.Layout(width="100%")), self.table, self.errors])
+        search_row = W.HBox([self.search_formula, self.search_n, self.search_button, self.sources],
+                            layout=W.Layout(flex_flow="row wrap", align_items="center"))
+        super().__init__([controls, search_row, self.status, W.HBox([plot, side], layout=W.Layout(width="100%")), self.table,
+                          self.missing, self.errors])
         self._set_running(False)
         if autostart:
             self.start()
@@ -138,6 +154,7 @@ class HullExplorer(W.VBox):
             self.count.value = f"{st.done} / {st.total} final{stage}" if st.total else "given entries"
             if st.workers:  # on a dask cluster: candidates finished by each worker
                 self.workers = dict(st.workers)
+            self._count_sources(job, st)
         if self.selected is not None and "stage" in self.selected.data:  # follow the selected candidate as it refines
             self.selected = self._found.get(entry_key(self.selected), self.selected)
         if new or self.result is None:  # most steps are optimiser steps with nothing new to draw

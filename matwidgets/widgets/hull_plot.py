@@ -55,9 +55,15 @@ def origin(entry) -> str:
     """Where the candidate started, in one style: 'from the graphite prototype (A_hP4_194_bc)'."""
     d = entry.data
     source, label, mineral = d.get("source", ""), d.get("label", ""), d.get("mineral", "")
-    if source == "prototype":
+    if source in ("prototype", "oxidation", "subvalent"):
         name = mineral or d.get("strukturbericht") or label
-        return f"from the {name} prototype" + (f" ({label})" if label and label != name else "")
+        why = {"oxidation": f", {d.get('oxidation', 'another oxidation-state assignment')}",
+               "subvalent": ", sub-valent (metal-rich, no charge balance)"}.get(source, "")
+        return f"from the {name} prototype" + (f" ({label})" if label and label != name else "") + why
+    if source == "derivative":
+        return f"an ordering of {d.get('parent', 'a parent lattice')} ({d.get('supercell', '')} cell)"
+    if source == "search":
+        return f"random search (PyXtal), trial {d.get('trial', '?')} of seed {d.get('seed', '?')}, space group {d.get('space_group', '?')}"
     if source == "molecule":
         return f"from the {label or 'molecule'}"
     if source == "user":
@@ -218,3 +224,18 @@ def _add_hull_lines(fig: go.Figure, result, elements: list[str], order: list | N
         corners = TETRA
         for k, el in enumerate(elements):
             fig.add_trace(go.Scatter3d(x=[corners[k, 0]], y=[corners[k, 1]], z=[corners[k, 2]], mode="text", text=[el], showlegend=False, hoverinfo="skip"))
+
+
+# what the candidate sources cannot produce (the explorer's legend)
+MISSING = ("Candidates: AFLOW prototypes (every oxidation-state assignment, peroxides, mixed valence), sub-valent "
+           "metal-rich compounds, orderings of rocksalt, antifluorite, spinel and perovskite in small supercells, "
+           "and random search on request. Still missing can be: structures of no prototype, orderings in larger "
+           "cells, and cells above max_atoms: search a composition to look for them.")
+
+
+def sources_html(counts: dict[str, int]) -> str:
+    """'prototype 110 · oxidation 11 · search 30' with the legend of what can be missing as a tooltip."""
+    if not counts:
+        return ""
+    text = " · ".join(f"{html.escape(k)} {n}" for k, n in counts.items())
+    return f"<span title='{html.escape(MISSING)}'>candidates: {text} ⓘ</span>"

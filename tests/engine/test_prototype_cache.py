@@ -11,16 +11,16 @@ def test_pickled_library_equals_pymatgens_and_a_corrupt_file_is_rebuilt(tmp_path
     from pymatgen.analysis.prototypes import AFLOW_PROTOTYPE_LIBRARY
 
     monkeypatch.setenv("MATWIDGETS_CACHE", str(tmp_path))
-    candidates._library.cache_clear()
-    built = candidates._library()  # builds the pickle
+    candidates._aflow_library.cache_clear()
+    built = candidates._aflow_library()  # builds the pickle
     path = tmp_path / f"aflow-prototypes-pymatgen-{pymatgen.core.__version__}.pkl"
     assert path.is_file() and not list(tmp_path.glob("*.tmp"))
-    candidates._library.cache_clear()
-    read = candidates._library()  # reads it back
+    candidates._aflow_library.cache_clear()
+    read = candidates._aflow_library()  # reads it back
     assert len(read) == len(built) == len(AFLOW_PROTOTYPE_LIBRARY)
     for (tags, s), ref in zip(read, AFLOW_PROTOTYPE_LIBRARY):
         assert tags == ref["tags"] and s == ref["snl"].structure
     path.write_bytes(b"not a pickle")  # a half-written or foreign file
-    candidates._library.cache_clear()
-    assert len(candidates._library()) == len(built)
-    candidates._library.cache_clear()
+    candidates._aflow_library.cache_clear()
+    assert len(candidates._aflow_library()) == len(built)
+    candidates._aflow_library.cache_clear()

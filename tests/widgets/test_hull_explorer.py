@@ -293,3 +293,47 @@ def test_points_refine_through_the_stages(tmp_path):
     screened = [t for t in above.hovertext if "screened out" in t]
     assert len(screened) == 2 and all("upper bound" in t for t in screened)
     assert ex.count.value == "6 / 6 final"
+
+
+def nacl_pairs():
+    na = Structure.from_spacegroup("Im-3m", Lattice.cubic(4.2), ["Na"], [[0, 0, 0]])
+    cl = Structure(Lattice.cubic(10), ["Cl", "Cl"], [[0, 0, 0], [0.2, 0, 0]])
+    return [(na, -0.1 * 2), (cl, -0.1 * 2), (rocksalt(5.0), -0.3 * 8)]
+
+
+def test_search_runs_in_a_job_and_counts_its_sources(tmp_path):
+    ex = mw.HullExplorer(nacl_pairs(), model=mw.LennardJones(0.05, 2.3, 6.0), store=ResultStore(tmp_path / "r.sqlite"), steps=10)
+    assert ex.job.wait(30)
+    job = ex.search("NaCl", n=3)
+    assert isinstance(job, Job) and job is ex.search_job and job.wait(120) and job.status == "done", job.error
+    found = [e for e in ex.entries if e.data.get("source") == "search"]
+    lost = [f for f in ex.failed if f.get("source") == "search"]
+    assert found and len(found) + len(lost) == 3 and {e.composition.reduced_formula for e in found} <= {"NaCl"}
+    assert ex.source_counts == {"search": len(found)} and f"search {len(found)}" in ex.sources.value
+    assert f"{len(found)} of 3 trials on the plot" in ex.status.value and ex.searches == [{"formula": "NaCl", "n": 3, "seed": 0}]
+    assert any(e in ex.result.entries for e in found)  # on the hull
+    again = ex.search("NaCl", n=3)  # the next search has the next seed: new structures
+    assert again.wait(120) and ex.searches[-1]["seed"] == 1
+    keys = [e.entry_id for e in ex.entries if e.data.get("source") == "search"]
+    assert len(keys) == len(set(keys))
+
+
+def test_search_bad_input_is_refused_and_shown(tmp_path):
+    ex = mw.HullExplorer(nacl_pairs(), model=mw.LennardJones(0.05, 2.3, 6.0))
+    assert ex.job.wait(30)
+    with pytest.raises(ValueError, match="budget for NaCl must be an integer >= 1"):
+        ex.search("NaCl", n=0)
+    with pytest.raises(mw.InvalidChemsysError, match="NaCl is not in the chemical system Li-O"):
+        mw.HullExplorer("Li-O", autostart=False).search("NaCl")
+    ex.search_formula.value, ex.search_n.value = "Xq2", 5
+    ex.search_button.click()
+    assert "random search failed: search: cannot read the formula" in ex.status.value and ex.search_job is None
+
+
+def test_main_run_shows_candidates_per_source(tmp_path):
+    from tests.engine.test_hull import Counting, small_candidates
+
+    ex = mw.HullExplorer(["Na", "Cl"], model=Counting(), candidates=small_candidates(), store=ResultStore(tmp_path / "r.db"), steps=30)
+    assert ex.job.wait(60)
+    assert ex.source_counts == {"prototype": 5} and "prototype 5" in ex.sources.value
+    assert "Still missing can be" in ex.missing.value
