@@ -13,11 +13,12 @@ import traitlets as t
 
 from matwidgets.widgets import adapters
 from matwidgets.widgets.validate import check_traits
+from matwidgets.widgets.view_display import DisplayOptions
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
 
 
-class StructureView(anywidget.AnyWidget):
+class StructureView(DisplayOptions, anywidget.AnyWidget):
     """3D view of one structure: atoms, periodic bonds, unit cell, picking, trajectories.
 
     >>> view = StructureView(structure)          # pymatgen, ASE or a file path
@@ -26,6 +27,12 @@ class StructureView(anywidget.AnyWidget):
     ...                                           # coordinates shown in the view)
     >>> view.push_frame(positions)                # stream a running simulation
     >>> view.show_frames(frames, index=-1)        # play back, frames sent on demand
+    >>> view.style = "space-filling"              # or ball-and-stick, sticks, wireframe
+    >>> view.show_vectors("forces", model="lj")  # arrows, from an array [n, 3] or the model
+    >>> view.measurements                         # distance / angle / dihedral of 2-4 picked atoms
+
+    Small cells show the atoms on the cell's boundaries on every face, edge and corner
+    and their bonded neighbours outside the cell (``boundary``, ``outside``).
     """
 
     _esm = STATIC / "structure_view.js"
@@ -48,7 +55,6 @@ class StructureView(anywidget.AnyWidget):
     projection = t.Enum(["perspective", "orthographic"], default_value="perspective").tag(sync=True)
     show_bonds = t.Bool(True).tag(sync=True)
     show_cell = t.Bool(True).tag(sync=True)
-    atom_scale = t.Float(0.5).tag(sync=True)
     height = t.Int(420).tag(sync=True)
     # interaction: written by the browser
     selected = t.List(t.Int()).tag(sync=True)
@@ -99,7 +105,11 @@ class StructureView(anywidget.AnyWidget):
             self.colorbar = {}
             self.bond_i, self.bond_j, self.bond_shift = adapters.i32(bi), adapters.i32(bj), adapters.f32(bs)
             self.species = adapters.species_table(numbers)
+            if len(self.vectors) != 12 * len(numbers):
+                self.vectors = b""
             self.selected = [i for i in self.selected if i < len(numbers)]
+            self._update_sites()
+            self._update_measurements()
 
     @property
     def n_atoms(self) -> int:
