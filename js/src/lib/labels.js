@@ -14,14 +14,14 @@ export class Labels {
     this.items = [];
   }
 
-  // after a render: mode from the `labels` trait; sites shown and their positions
-  draw(mode, view, P, show) {
+  // after a render: mode from the `labels` trait; site positions [3m] and the sites drawn
+  draw(mode, view, P, shown) {
     if (mode === "none") { this.layer.style.display = "none"; return; }
     this.layer.style.display = "block";
     const w = view.canvasBox.clientWidth, hgt = view.canvasBox.clientHeight, v = new Vector3();
     let k = 0;
-    for (let s = 0; s < show.length && k < MAX_LABELS; s++) {
-      if (!show[s]) continue;
+    for (const s of shown) {
+      if (k >= MAX_LABELS) break;
       const a = view.S.atom[s];
       const text = mode === "element" ? view.species[String(view.numbers[a])] || String(view.numbers[a])
         : mode === "index" ? String(a)

@@ -129,6 +129,7 @@ class Viewer {
     this.drawing.update(this);
     this.root.dataset.sites = String(this.drawing.shown.length);
     this.root.dataset.arrows = String(this.drawing.nArrows);
+    this.root.dataset.bonds = String(this.drawing.halves.length);
     this.updateCell();
     this.updateHighlight();
     this.requestRender();
@@ -366,6 +367,8 @@ class Viewer {
       this.nDrawn = (this.nDrawn || 0) + 1;
       this.root.dataset.drawn = String(this.nDrawn);
       if (!this.root.dataset.firstDrawnAt) this.root.dataset.firstDrawnAt = String(performance.now());
+      // for tests: world -> clip space of this picture, to find where an atom is drawn
+      this.root.dataset.viewProj = this.camera.projectionMatrix.clone().multiply(this.camera.matrixWorldInverse).elements.map((x) => x.toPrecision(7)).join(",");
     });
   }
 
@@ -465,8 +468,10 @@ class Viewer {
       const image = site === null ? null : Array.from(this.S.shift.subarray(3 * site, 3 * site + 3), Math.round);
       let sel = [...this.model.get("selected")], images = [...this.model.get("selected_images")];
       if (images.length !== sel.length) images = sel.map(() => [0, 0, 0]);
+      // shift-click toggles this image of the atom: another image of it is another pick (an angle O-Ti-O')
+      const k = atom === null ? -1 : sel.findIndex((x, q) => x === atom && images[q].every((v, d) => v === image[d]));
       if (atom === null) { if (!e.shiftKey) { sel = []; images = []; } }
-      else if (e.shiftKey && sel.includes(atom)) { const k = sel.indexOf(atom); sel.splice(k, 1); images.splice(k, 1); }
+      else if (e.shiftKey && k >= 0) { sel.splice(k, 1); images.splice(k, 1); }
       else if (e.shiftKey) { sel.push(atom); images.push(image); }
       else { sel = [atom]; images = [image]; }
       this.model.set("selected", sel);
