@@ -217,3 +217,65 @@ def measure(pos: np.ndarray, cell: np.ndarray, atoms: list[int], images: list | 
 def _angle(u: np.ndarray, v: np.ndarray) -> float:
     c = np.dot(u, v) / (np.linalg.norm(u) * np.linalg.norm(v))
     return float(np.degrees(np.arccos(np.clip(c, -1.0, 1.0))))
+
+
+def coordination(structure: Any, batch: AtomsBatch, method: str | float = "bonds") -> list[list[tuple[int, tuple[int, int, int]]]]:
+    """Neighbours of each atom as (index, integer cell shift), periodic images included.
+
+    ``method``: "bonds" (the view's covalent-radius bonds), "crystalnn" (pymatgen's
+    CrystalNN) or a cutoff in Å.
+    """
+    out: list[list] = [[] for _ in range(len(structure))]
+    frac = structure.frac_coords
+
+    def image(j: int, site: Any) -> tuple[int, int, int]:  # shift from the stored position, whatever pymatgen wrapped
+        return tuple(int(x) for x in np.rint(site.frac_coords - frac[j]))
+
+    if method == "bonds":
+        for i, j, s in zip(*bonds(batch)):
+            out[int(i)].append((int(j), tuple(int(round(x)) for x in s)))
+    elif method == "crystalnn":
+        from pymatgen.analysis.local_env import CrystalNN
+
+        nn = CrystalNN()
+        for i in range(len(structure)):
+            out[i] = [(int(d["site_index"]), image(int(d["site_index"]), d["site"])) for d in nn.get_nn_info(structure, i)]
+    elif isinstance(method, (int, float)) and not isinstance(method, bool) and method > 0:
+        for i, nbs in enumerate(structure.get_all_neighbors(float(method))):
+            out[i] = [(int(nb.index), image(int(nb.index), nb)) for nb in nbs if nb.nn_distance > 0.1]
+    else:
+        raise ValueError(f"polyhedra method must be 'bonds', 'crystalnn' or a cutoff in Å, got {method!r}")
+    return out
+
+
+def polyhedra(pos: np.ndarray, cell: np.ndarray, centres: list[tuple[int, Any]], neighbours: list[list]) -> dict[str, np.ndarray]:
+    """Coordination polyhedra: the convex hull of each centre's neighbours (4 or more).
+
+    ``centres``: (atom, cell shift) of each centre drawn; ``neighbours``: per atom, its
+    (index, shift) neighbours. Returns vertices as ``atom`` [v] and ``shift`` [v, 3] (so a
+    streamed frame moves them), triangles ``faces`` [f, 3] into the vertices and the
+    ``center`` atom [f] of each face (its colour).
+    """
+    from scipy.spatial import ConvexHull, QhullError
+
+    atom, shift, faces, center = [], [], [], []
+    for c, cs in centres:
+        nbs = neighbours[c]
+        if len(nbs) < 4:
+            continue  # a triangle or less is no polyhedron
+        sh = np.array([s for _, s in nbs], dtype=float) + np.asarray(cs, dtype=float)  # [k, 3]
+        js = [j for j, _ in nbs]
+        xyz = pos[js] + sh @ cell
+        try:
+            tri = ConvexHull(xyz).simplices  # [t, 3]
+        except QhullError:  # coplanar (square planar): a fan around the centroid's ordering
+            u, v = np.linalg.svd(xyz - xyz.mean(0))[2][:2]
+            order = np.argsort(np.arctan2((xyz - xyz.mean(0)) @ v, (xyz - xyz.mean(0)) @ u))
+            tri = np.array([[order[0], order[k], order[k + 1]] for k in range(1, len(order) - 1)])
+        faces.append(tri + len(atom))
+        center += [c] * len(tri)
+        atom += js
+        shift += sh.tolist()
+    if not faces:
+        return {"atom": np.zeros(0, int), "shift": np.zeros((0, 3)), "faces": np.zeros((0, 3), int), "center": np.zeros(0, int)}
+    return {"atom": np.array(atom), "shift": np.array(shift), "faces": np.concatenate(faces), "center": np.array(center)}

@@ -18,6 +18,12 @@ VECTOR_COLOR = "#e6007e"  # magenta: no element's Jmol colour is near it
 VECTOR_LENGTH = 1.5  # Å: the longest arrow when show_vectors gets no scale
 
 
+def _atomic_number(symbol: str) -> int:
+    from pymatgen.core.periodic_table import Element
+
+    return Element(symbol).Z
+
+
 class DisplayOptions(t.HasTraits):
     """Traits and methods of StructureView that change how the structure is drawn."""
 
@@ -43,6 +49,12 @@ class DisplayOptions(t.HasTraits):
     vectors = t.Bytes(b"").tag(sync=True)  # float32 [n, 3] or empty
     vector_color = t.Unicode(VECTOR_COLOR).tag(sync=True)
     vector_scale = t.Float(1.0).tag(sync=True)  # Å of arrow per unit of the vectors
+    # coordination polyhedra (show_polyhedra): vertices are atom images, so frames move them
+    poly_atom = t.Bytes(b"").tag(sync=True)  # int32 [v]
+    poly_shift = t.Bytes(b"").tag(sync=True)  # float32 [v, 3] integer cell shifts
+    poly_faces = t.Bytes(b"").tag(sync=True)  # int32 [f, 3] triangles into the vertices
+    poly_center = t.Bytes(b"").tag(sync=True)  # int32 [f] the centre atom of each face (its colour)
+    polyhedra_opacity = t.Float(0.55).tag(sync=True)
     # labels next to atoms
     labels = t.Enum(["none", "element", "index", "value"], default_value="none").tag(sync=True)
     # what the picked atoms measure (set by the kernel from selected / selected_images)
@@ -90,6 +102,7 @@ class DisplayOptions(t.HasTraits):
         if not self._sites_on():
             with self.hold_sync():
                 self.site_atom = self.site_shift = self.site_kind = self.site_bonds = b""
+                self._update_polyhedra()
             return
         bi, bj, bs = (np.frombuffer(b, dtype) for b, dtype in
                       [(self.bond_i, "<i4"), (self.bond_j, "<i4"), (self.bond_shift, "<f4")])
@@ -99,6 +112,7 @@ class DisplayOptions(t.HasTraits):
             self.site_shift = adapters.f32(sites["shift"])
             self.site_kind = adapters.i32(sites["kind"])
             self.site_bonds = adapters.i32(sites["bonds"])
+            self._update_polyhedra()
 
     @property
     def sites(self) -> dict[str, np.ndarray]:
@@ -139,6 +153,50 @@ class DisplayOptions(t.HasTraits):
 
     def hide_vectors(self) -> None:
         self.show_vectors(None)
+
+    # ---- polyhedra ------------------------------------------------------------------------
+    def show_polyhedra(self, center_elements: Any, method: str | float = "bonds", opacity: float | None = None) -> None:
+        """Draw the coordination polyhedra of atoms of ``center_elements`` ("Ti" or ["Ti", "Nb"]).
+
+        ``method``: "bonds" (the bonds drawn), "crystalnn" (pymatgen's CrystalNN) or a
+        cutoff in Å. Neighbours across periodic boundaries count; each centre drawn in
+        the box gets its polyhedron (the convex hull of its neighbours). ``None`` or
+        ``[]`` removes them.
+        """
+        from pymatgen.core.periodic_table import Element
+
+        elements = [center_elements] if isinstance(center_elements, str) else list(center_elements or [])
+        bad = [e for e in elements if not Element.is_valid_symbol(e)]
+        if bad:
+            raise ValueError(f"show_polyhedra: unknown element symbol(s) {bad}")
+        self._poly_args = (elements, method) if elements else None
+        if opacity is not None:
+            if not 0 < opacity <= 1:
+                raise ValueError(f"show_polyhedra: opacity must be in (0, 1], got {opacity}")
+            self.polyhedra_opacity = float(opacity)
+        self._update_polyhedra()
+
+    def _update_polyhedra(self) -> None:
+        args = getattr(self, "_poly_args", None)
+        poly = None
+        if args is not None and self._batch is not None:
+            elements, method = args
+            structure = self.structure
+            numbers = self._batch.numbers.numpy()
+            want = {_atomic_number(e) for e in elements}
+            nbs = adapters.coordination(structure, self._batch, method)
+            if self.site_atom:  # every centre drawn in the box
+                s = self.sites
+                centres = [(int(a), sh) for a, sh, k in zip(s["atom"], s["shift"], s["kind"]) if k == 0 and numbers[a] in want]
+            else:
+                centres = [(a, (0, 0, 0)) for a in range(len(numbers)) if numbers[a] in want]
+            poly = adapters.polyhedra(self._batch.positions.numpy(), self._batch.cell[0].numpy(), centres, nbs)
+        with self.hold_sync():
+            if poly is None:
+                self.poly_atom = self.poly_shift = self.poly_faces = self.poly_center = b""
+            else:
+                self.poly_atom, self.poly_shift = adapters.i32(poly["atom"]), adapters.f32(poly["shift"])
+                self.poly_faces, self.poly_center = adapters.i32(poly["faces"]), adapters.i32(poly["center"])
 
     # ---- measurements -----------------------------------------------------------------------
     @t.observe("selected", "selected_images")

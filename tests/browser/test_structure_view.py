@@ -348,3 +348,22 @@ def test_vectors_labels_and_measurements_by_picking(open_notebook):
     assert abs(float(nb.kernel("print(view.measurements['angle'])")) - 180) < 1e-3
     nb.page.wait_for_function("document.querySelector('.mw-readout').textContent.includes('angle #2-#1-#2: 180.00')", timeout=10_000)
     assert nb.cell_errors() == []
+
+
+def test_polyhedra_drawn_and_moved_by_frames(open_notebook):
+    nb = open_notebook("sto3.ipynb", [STO + "\nc = colors.copy(); c[1] = [0, 0.8, 0]; view.colors = c.tobytes()\nview.outside = 'hidden'\nview"])
+    nb.page.wait_for_selector('.mw-sv[data-sites="15"]', timeout=30_000)
+    green = lambda p: ((p[..., 1].astype(int) - p[..., 0] > 50) & (p[..., 1].astype(int) - p[..., 2] > 50)).sum()  # noqa: E731
+    _, px = canvas_png(nb)
+    g0 = green(px[:-TRIAD_PX])  # the green Ti sphere inside the cage
+    nb.kernel("view.show_polyhedra('Ti')")
+    nb.page.wait_for_selector('.mw-sv[data-poly-faces="8"]', timeout=10_000)
+    _, px = canvas_png(nb)
+    assert green(px[:-TRIAD_PX]) > 2 * g0 + 500, (green(px[:-TRIAD_PX]), g0)  # the translucent octahedron in Ti's colour
+    # a streamed frame moves the octahedron's vertices with the O atoms
+    nb.kernel("p = sto.cart_coords.copy(); p[2:] += [0.6, 0, 0]; view.push_frame(p); view.flush()")
+    nb.page.wait_for_selector('.mw-sv[data-frame-seq="1"]', timeout=10_000)
+    assert changed_fraction(nb, px) > 0.01
+    nb.kernel("view.show_polyhedra(None)")
+    nb.page.wait_for_selector('.mw-sv[data-poly-faces="0"]', timeout=10_000)
+    assert nb.cell_errors() == []

@@ -13,7 +13,7 @@ from matwidgets.widgets.structure_view import StructureView
 
 JS_SRC = Path(__file__).resolve().parents[2] / "js" / "src"
 # the entry, the viewer it loads once per page, and the viewer's parts
-JS = [JS_SRC / "structure_view.js", JS_SRC / "lib" / "viewer3d.js"] + [JS_SRC / "lib" / f"{m}.js" for m in ("drawing", "sites", "vectors", "labels")]
+JS = [JS_SRC / "structure_view.js", JS_SRC / "lib" / "viewer3d.js"] + [JS_SRC / "lib" / f"{m}.js" for m in ("drawing", "sites", "vectors", "labels", "polyhedra")]
 
 
 def bond_vectors(view):

@@ -13,7 +13,7 @@ from pymatgen.core import Element, Lattice, Structure
 from matwidgets.widgets import adapters
 from matwidgets.widgets.structure_view import StructureView
 
-from ..conftest import random_cell
+from tests.conftest import random_cell
 
 
 @pytest.fixture
@@ -205,3 +205,52 @@ def test_measurements_use_the_picked_images(srtio3):
     # a selection set in Python drops the clicked images (they were other atoms')
     view.selected = [0, 1]
     assert view.selected_images == [] and view.measurements["distance"] == pytest.approx(srtio3.get_distance(0, 1))
+
+
+def polyhedra_of(view):
+    """Per face: centre atom and the three vertex positions [f, 3, 3], from the buffers as the JS reads them."""
+    pos = np.frombuffer(view.positions, "<f4").reshape(-1, 3).astype(float)
+    cell = np.frombuffer(view.cell, "<f4").reshape(3, 3).astype(float)
+    atom, shift = np.frombuffer(view.poly_atom, "<i4"), np.frombuffer(view.poly_shift, "<f4").reshape(-1, 3)
+    faces = np.frombuffer(view.poly_faces, "<i4").reshape(-1, 3)
+    return np.frombuffer(view.poly_center, "<i4"), (pos[atom] + shift @ cell)[faces]
+
+
+@pytest.mark.parametrize("method", ["bonds", "crystalnn", 2.2])
+@pytest.mark.filterwarnings("ignore::UserWarning")  # CrystalNN warns when sites have no oxidation states
+def test_polyhedra_tio6_octahedron(srtio3, method):
+    view = StructureView(srtio3)
+    view.show_polyhedra("Ti", method=method)
+    center, tri = polyhedra_of(view)
+    assert len(tri) == 8 and set(center) == {1}  # 8 triangles of one octahedron
+    ti = srtio3.cart_coords[1]
+    np.testing.assert_allclose(np.linalg.norm(tri - ti, axis=2), 3.905 / 2, atol=1e-4)
+    # the hull closes around the centre: its volume is the regular octahedron's, 4/3 d^3
+    vol = sum(abs(np.dot(a - ti, np.cross(b - ti, c - ti))) / 6 for a, b, c in tri)
+    assert vol == pytest.approx(4 / 3 * (3.905 / 2) ** 3, rel=1e-5)
+
+
+def test_polyhedra_across_periodic_boundaries(nacl):
+    view = StructureView(nacl)
+    view.show_polyhedra(["Na"])
+    center, tri = polyhedra_of(view)
+    assert len(tri) == 14 * 8  # every Na in the box (corners and faces): an octahedron of 6 Cl
+    xyz, el = site_xyz(view)
+    na = xyz[(np.array(el) == "Na") & (view.sites["kind"] == 0)]
+    vertices = tri.reshape(-1, 3)
+    d = np.linalg.norm(vertices[:, None] - na[None], axis=2).min(axis=1)
+    np.testing.assert_allclose(d, 2.82, atol=1e-4)  # each vertex is a Cl bonded to a drawn Na
+    assert (vertices < -1).any() and (vertices > 5.64 + 1).any()  # vertices outside the cell
+    for cl in vertices:  # ... where pymatgen has a Cl
+        assert any(s.specie.symbol == "Cl" for s in nacl.get_sites_in_sphere(cl, 0.01))
+    view.boundary = "off"
+    assert len(polyhedra_of(view)[1]) == 4 * 8  # each Na once
+    view.show_polyhedra(None)
+    assert view.poly_faces == b""
+    with pytest.raises(ValueError, match="unknown element.*Qq"):
+        view.show_polyhedra("Qq")
+    with pytest.raises(ValueError, match="'bonds', 'crystalnn' or a cutoff"):
+        view.show_polyhedra("Na", method="voronoi")
+    with pytest.raises(ValueError, match="opacity"):
+        view.show_polyhedra("Na", opacity=2)
+

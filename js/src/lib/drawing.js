@@ -7,6 +7,7 @@ import {
   Quaternion, SphereGeometry, Vector3,
 } from "three";
 import { buildSites, place, siteLooks, sitePositions } from "./sites.js";
+import { Polyhedra } from "./polyhedra.js";
 import { Arrows } from "./vectors.js";
 
 const RING = 1.14; // element-coloured outline around value-coloured atoms, relative to the atom radius
@@ -27,6 +28,7 @@ export class Drawing {
     this.highlightMaterial = new MeshPhongMaterial({ color: 0xffd400, transparent: true, opacity: 0.45, depthWrite: false });
     this.ringMaterial = new MeshBasicMaterial({ color: 0xffffff, side: BackSide });
     this.arrows = new Arrows(scene);
+    this.polyhedra = new Polyhedra(scene);
     this.meshes = [];
   }
 
@@ -56,6 +58,7 @@ export class Drawing {
     // element visible when atoms are coloured by a value (shown only then)
     this.rings = mesh(new SphereGeometry(1, ws, hs), this.ringMaterial, shown.length);
     this.meshes = [this.atoms, this.bonds, this.highlight, this.rings];
+    this.polyhedra.rebuild(v.model, v.n);
     this.scene.add(...this.meshes);
   }
 
@@ -92,6 +95,7 @@ export class Drawing {
     // arrows on the atoms in the box (not on the faded neighbours outside it)
     const inBox = Uint8Array.from(S.kind, (kind, site) => kind === 0 && looks.visible[site]);
     this.nArrows = this.arrows.update(v.model, S, P, inBox);
+    this.polyhedra.update(p, c);
   }
 
   colors(v) {
@@ -105,6 +109,7 @@ export class Drawing {
     halves.forEach((h, k) => this.bonds.setColorAt(k, rgb(v.colors, S.hFrom[h])));
     for (const m of [this.atoms, this.rings, this.bonds]) if (m.instanceColor) m.instanceColor.needsUpdate = true;
     this.rings.visible = Boolean(v.model.get("colorbar")?.stops);
+    this.polyhedra.colors(v.colors);
   }
 
   // highlight every drawn site in the box of the atoms in `atoms`
@@ -137,5 +142,6 @@ export class Drawing {
   dispose() {
     for (const obj of this.meshes) obj.geometry.dispose();
     this.arrows.dispose();
+    this.polyhedra.dispose();
   }
 }

@@ -130,6 +130,7 @@ class Viewer {
     this.root.dataset.sites = String(this.drawing.shown.length);
     this.root.dataset.arrows = String(this.drawing.nArrows);
     this.root.dataset.bonds = String(this.drawing.halves.length);
+    this.root.dataset.polyFaces = String(this.drawing.polyhedra.nFaces);
     this.updateCell();
     this.updateHighlight();
     this.requestRender();
@@ -578,6 +579,7 @@ export function mount(model, el) {
       on("change:repeat", () => { view.later("rebuild", true); view.syncToolbar(); }),
       on("change:site_atom change:site_shift change:site_kind change:site_bonds", () => view.later("rebuild", true)),
       on("change:style change:atom_scale change:bond_scale change:hidden_elements change:outside change:show_bonds", () => view.later("rebuild")),
+      on("change:poly_atom change:poly_shift change:poly_faces change:poly_center change:polyhedra_opacity", () => view.later("rebuild")),
       on("change:projection", () => { view.useCamera(model.get("projection")); view.syncToolbar(); }),
       on("change:selected change:measurements", () => view.updateHighlight()),
       on("change:show_cell change:vectors change:vector_color change:vector_scale", () => view.later("update")),
