@@ -303,6 +303,11 @@ def test_boundary_images_outside_neighbours_and_styles(open_notebook):
     with pytest.raises(AssertionError, match="TraitError"):
         nb.kernel("view.style = 'cartoon'")
     assert nb.kernel("print(view.style)").strip() == "wireframe"
+    # the toolbar's style menu shows the trait and sets it
+    menu = root.locator("select.mw-style")
+    assert menu.input_value() == "wireframe"
+    menu.select_option("space-filling")
+    assert nb.kernel_until("print(view.style)", "space-filling") == "space-filling"
 
 
 def test_vectors_labels_and_measurements_by_picking(open_notebook):

@@ -9,12 +9,13 @@
 import { f32, i32 } from "./buffers.js";
 
 // radii and bond thickness per style; atom_scale and bond_scale multiply them
-const STYLES = {
+const STYLE = {
   "ball-and-stick": { atom: 0.5, bond: 0.12, bonds: true },
   "space-filling": { atom: 1.0, bond: 0, bonds: false },
   "sticks": { atom: 0, bond: 0.18, bonds: true }, // atoms as round joints as thick as the sticks
   "wireframe": { atom: 0, bond: 0.035, bonds: true },
 };
+export const STYLES = Object.keys(STYLE);
 const FADE = 0.6; // outside neighbours: colour this far towards white ("faded")
 const SMALL = 0.5; // outside neighbours: this fraction of the radius ("small")
 
@@ -65,7 +66,7 @@ export function sitePositions(S, p, c) {
 
 // how each site is drawn under the current style: visible, radius, colour factor
 export function siteLooks(model, S, numbers, radii, species) {
-  const st = STYLES[model.get("style")] || STYLES["ball-and-stick"];
+  const st = STYLE[model.get("style")] || STYLE["ball-and-stick"];
   const atomScale = model.get("atom_scale"), bondR = st.bond * model.get("bond_scale");
   const outside = model.get("outside");
   const hidden = new Set(model.get("hidden_elements"));

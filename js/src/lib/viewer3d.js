@@ -11,6 +11,7 @@ import {
 import { OrbitControls } from "three/examples/jsm/controls/OrbitControls.js";
 import { f32, i32, el as h, listen } from "./buffers.js";
 import { Drawing } from "./drawing.js";
+import { STYLES } from "./sites.js";
 import { Labels } from "./labels.js";
 
 const AXIS_COLORS = ["#d62728", "#2ca02c", "#1f77b4"];
@@ -520,6 +521,11 @@ class Viewer {
       bar.appendChild(s);
       return s;
     });
+    // the display style, as the `style` trait (the kernel validates it)
+    this.styleInput = h("select", "mw-style");
+    for (const name of STYLES) { const o = h("option"); o.value = o.textContent = name; this.styleInput.appendChild(o); }
+    this.styleInput.onchange = () => { this.model.set("style", this.styleInput.value); this.model.save_changes(); };
+    bar.appendChild(this.styleInput);
     this.root.appendChild(bar);
     this.syncToolbar();
     return bar;
@@ -528,6 +534,7 @@ class Viewer {
   syncToolbar() {
     this.projButton.textContent = this.model.get("projection") === "perspective" ? "Orthographic" : "Perspective";
     this.model.get("repeat").forEach((r, k) => { this.repeatInputs[k].value = String(r); });
+    this.styleInput.value = this.model.get("style");
   }
 
   makeTrajectoryBar() {
@@ -578,7 +585,7 @@ export function mount(model, el) {
       // the kernel answers a new repeat with new sites (small cells): refit once they are here
       on("change:repeat", () => { view.later("rebuild", true); view.syncToolbar(); }),
       on("change:site_atom change:site_shift change:site_kind change:site_bonds", () => view.later("rebuild", true)),
-      on("change:style change:atom_scale change:bond_scale change:hidden_elements change:outside change:show_bonds", () => view.later("rebuild")),
+      on("change:style change:atom_scale change:bond_scale change:hidden_elements change:outside change:show_bonds", () => { view.later("rebuild"); view.syncToolbar(); }),
       on("change:poly_atom change:poly_shift change:poly_faces change:poly_center change:polyhedra_opacity", () => view.later("rebuild")),
       on("change:projection", () => { view.useCamera(model.get("projection")); view.syncToolbar(); }),
       on("change:selected change:measurements", () => view.updateHighlight()),
