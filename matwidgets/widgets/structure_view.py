@@ -205,10 +205,12 @@ class StructureView(DisplayOptions, anywidget.AnyWidget):
             return
         self.send({"type": "reply", "id": content.get("id"), "result": {"index": index, "parts": parts}}, buffers=out)
 
-    def push_frame(self, positions: Any, cell: Any = None, values: Any = None) -> None:
+    def push_frame(self, positions: Any, cell: Any = None, values: Any = None, vectors: Any = None) -> None:
         """Stream one frame of a running simulation (cell may change: NPT).
 
-        Frames faster than ``max_fps`` coalesce: the latest is sent, none queue up.
+        ``vectors`` [n, 3]: this frame's arrows (forces, velocities), drawn at the
+        ``vector_scale`` of ``show_vectors``. Frames faster than ``max_fps`` coalesce:
+        the latest is sent, none queue up. Picked atoms' measurements follow the frames.
         """
         pos = np.asarray(positions, dtype=float).reshape(-1, 3)
         if pos.shape[0] != self.n_atoms:
@@ -221,6 +223,10 @@ class StructureView(DisplayOptions, anywidget.AnyWidget):
             args = self._color_args or {}
             parts["colors"], _ = adapters.colormap(values, **args)
             parts["values"] = values
+        if vectors is not None:
+            parts["vectors"] = np.asarray(vectors, dtype=float)
+            if parts["vectors"].shape != (self.n_atoms, 3):
+                raise ValueError(f"push_frame needs vectors of shape ({self.n_atoms}, 3), got shape {parts['vectors'].shape}")
         self._seq += 1
         self._pending = (self._seq, parts)
         self.last_frame = parts
@@ -249,6 +255,8 @@ class StructureView(DisplayOptions, anywidget.AnyWidget):
         self._pending = None
         self._last_sent = time.monotonic()
         self.send({"type": "frame", "seq": seq, "parts": list(parts)}, buffers=[adapters.f32(v) for v in parts.values()])
+        if self.measurements:
+            self._update_measurements()  # at the frames' pace, not at every push
 
     @property
     def frames_sent(self) -> int:

@@ -131,6 +131,7 @@ class DisplayOptions(t.HasTraits):
         """
         if vectors is None:
             self.vectors = b""
+            self.send({"type": "clear_vectors"})  # and the arrows streamed with push_frame
             return
         if isinstance(vectors, str):
             if vectors != "forces":

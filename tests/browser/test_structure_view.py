@@ -326,6 +326,11 @@ def test_vectors_labels_and_measurements_by_picking(open_notebook):
         nb.kernel("view.show_vectors(np.zeros((2, 3)))")
     nb.kernel("view.hide_vectors()")
     nb.page.wait_for_selector('.mw-sv[data-arrows="0"]', timeout=10_000)
+    # a streamed frame brings its own arrows (forces during MD); show_vectors(None) clears them
+    nb.kernel("view.push_frame(sto.cart_coords, vectors=np.tile([0.0, 0.0, 1.0], (5, 1))); view.flush()")
+    nb.page.wait_for_selector('.mw-sv[data-arrows="7"]', timeout=10_000)
+    nb.kernel("view.hide_vectors()")
+    nb.page.wait_for_selector('.mw-sv[data-arrows="0"]', timeout=10_000)
 
     # labels: one per drawn atom, its index
     nb.kernel("view.labels = 'index'")

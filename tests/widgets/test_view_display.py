@@ -254,3 +254,21 @@ def test_polyhedra_across_periodic_boundaries(nacl):
     with pytest.raises(ValueError, match="opacity"):
         view.show_polyhedra("Na", opacity=2)
 
+
+
+def test_push_frame_vectors_and_measurements_follow_frames(nacl, monkeypatch):
+    view = StructureView(nacl)
+    sent = []
+    monkeypatch.setattr(view, "send", lambda content, buffers=None: sent.append((content, buffers)))
+    view.selected = [0, 4]
+    d0 = view.measurements["distance"]
+    pos = nacl.cart_coords.copy()
+    pos[4] += [0.1, 0, 0]
+    forces = np.arange(24.0).reshape(8, 3)
+    view.push_frame(pos, vectors=forces)
+    assert sent[-1][0]["parts"] == ["positions", "vectors"]
+    np.testing.assert_allclose(np.frombuffer(sent[-1][1][1], "<f4").reshape(8, 3), forces)
+    moved = Structure(nacl.lattice, nacl.species, pos, coords_are_cartesian=True)
+    assert view.measurements["distance"] == pytest.approx(moved.get_distance(0, 4), abs=1e-6) != pytest.approx(d0)
+    with pytest.raises(ValueError, match=r"vectors of shape \(8, 3\), got shape \(8,\)"):
+        view.push_frame(pos, vectors=np.zeros(8))

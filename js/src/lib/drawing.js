@@ -94,7 +94,7 @@ export class Drawing {
     }
     // arrows on the atoms in the box (not on the faded neighbours outside it)
     const inBox = Uint8Array.from(S.kind, (kind, site) => kind === 0 && looks.visible[site]);
-    this.nArrows = this.arrows.update(v.model, S, P, inBox);
+    this.nArrows = this.arrows.update(v.model, S, P, inBox, this.frameVectors);
     this.polyhedra.update(p, c);
   }
 

@@ -13,9 +13,10 @@ export class Arrows {
     this.shafts = this.heads = null;
   }
 
-  // sites: the viewer's sites; P: their positions [3m]; show: which sites get an arrow
-  update(model, S, P, show) {
-    const v = f32(model.get("vectors")), scale = model.get("vector_scale");
+  // sites: the viewer's sites; P: their positions [3m]; show: which sites get an arrow;
+  // streamed: a frame's vectors [3n] (push_frame), used instead of the trait's when given
+  update(model, S, P, show, streamed = null) {
+    const v = streamed || f32(model.get("vectors")), scale = model.get("vector_scale");
     const n = v.length / 3, m = S.atom.length;
     if (!this.shafts || this.shafts.instanceMatrix.count < Math.max(1, m)) this.allocate(Math.max(1, m));
     this.material.color.set(model.get("vector_color"));

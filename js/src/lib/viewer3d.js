@@ -381,6 +381,7 @@ class Viewer {
     if (f.cell) this.cell = f.cell;
     if (f.colors) { this.colors = f.colors; this.updateColors(); }
     if (f.values) this.values = f.values;
+    if (f.vectors) this.drawing.frameVectors = f.vectors; // this frame's arrows, until show_vectors sends others
     this.updateGeometry();
     this.frameSeq = f.seq;
     this.nFrames = (this.nFrames || 0) + 1;
@@ -391,7 +392,7 @@ class Viewer {
   onCustom(msg, buffers) {
     if (msg.type === "frame") {
       // latest wins: frames arriving faster than the screen refreshes are dropped
-      const f = { seq: msg.seq, cell: null, colors: null, values: null };
+      const f = { seq: msg.seq, cell: null, colors: null, values: null, vectors: null };
       msg.parts.forEach((name, k) => { f[name] = f32(buffers[k]); });
       if (f.positions.length !== 3 * this.n) return;
       this.pending = f;
@@ -406,6 +407,9 @@ class Viewer {
       if (msg.error) this.frameLabel.textContent = `error: ${msg.error}`;
       else this.showTrajFrame(msg.result.index, msg.result.parts, buffers);
       if (T.wanted !== null) { const k = T.wanted; T.wanted = null; this.requestFrame(k); }
+    } else if (msg.type === "clear_vectors") {
+      this.drawing.frameVectors = null;
+      this.later("update");
     } else if (msg.type === "fit") {
       this.fit();
     }
@@ -589,7 +593,8 @@ export function mount(model, el) {
       on("change:poly_atom change:poly_shift change:poly_faces change:poly_center change:polyhedra_opacity", () => view.later("rebuild")),
       on("change:projection", () => { view.useCamera(model.get("projection")); view.syncToolbar(); }),
       on("change:selected change:measurements", () => view.updateHighlight()),
-      on("change:show_cell change:vectors change:vector_color change:vector_scale", () => view.later("update")),
+      on("change:show_cell change:vector_color change:vector_scale", () => view.later("update")),
+      on("change:vectors", () => { view.drawing.frameVectors = null; view.later("update"); }),
       on("change:labels", () => view.requestRender()),
       on("msg:custom", (msg, buffers) => view.onCustom(msg, buffers)),
     ];
