@@ -122,7 +122,9 @@ def display_sites(batch: AtomsBatch, bond_i: np.ndarray, bond_j: np.ndarray, bon
     Every atom whose fractional coordinates lie in [0, repeat] (within ``tol``) is drawn,
     so atoms on faces, edges and corners appear on the opposite boundaries too (cubic
     SrTiO3: 8 Sr, 6 O, 1 Ti). With ``outside``, the bonded neighbours of those atoms that
-    lie outside the box are added as well (kind 1), so no bond ends in a stub.
+    lie outside the box are added as well (kind 1), so no bond ends in a stub. Along an
+    axis that is not periodic (a molecule's or a slab's vacuum) atoms are drawn once,
+    where they are.
 
     Returns ``atom`` [m] (index of the atom each site images), ``shift`` [m, 3] (integer
     cell shift from the stored position: the site is at ``positions[atom] + shift @ cell``),
@@ -132,14 +134,15 @@ def display_sites(batch: AtomsBatch, bond_i: np.ndarray, bond_j: np.ndarray, bon
     pos = batch.positions.numpy().astype(float)  # [n, 3]
     cell = batch.cell[0].numpy().astype(float)
     n = len(pos)
-    rep = np.asarray(repeat, dtype=int)
+    periodic = batch.pbc[0].numpy().astype(bool)  # [3]
+    rep = np.where(periodic, np.asarray(repeat, dtype=int), 0)  # no images along a vacuum axis
     frac = pos @ np.linalg.inv(cell)  # [n, 3]
-    floor = np.floor(frac + tol)  # an atom at 0.9999 counts as one at 0 (so it has its image at 1)
-    w = frac - floor  # [n, 3] in [-tol, 1 - tol)
+    floor = np.where(periodic, np.floor(frac + tol), 0.0)  # an atom at 0.9999 counts as one at 0 (so it has its image at 1)
+    w = frac - floor  # [n, 3] in [-tol, 1 - tol) along periodic axes
     atoms, shifts = [], []
     for s in np.ndindex(*(rep + 1)):
         s = np.asarray(s)
-        keep = np.all(w + s <= rep + tol, axis=1)  # [n]
+        keep = np.all((w + s <= rep + tol) | ~periodic, axis=1)  # [n]
         atoms.append(np.nonzero(keep)[0])
         shifts.append(np.broadcast_to(s, (int(keep.sum()), 3)) - floor[keep])
     atom = np.concatenate(atoms).astype(np.int64)  # [m0]

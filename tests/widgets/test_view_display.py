@@ -272,3 +272,16 @@ def test_push_frame_vectors_and_measurements_follow_frames(nacl, monkeypatch):
     assert view.measurements["distance"] == pytest.approx(moved.get_distance(0, 4), abs=1e-6) != pytest.approx(d0)
     with pytest.raises(ValueError, match=r"vectors of shape \(8, 3\), got shape \(8,\)"):
         view.push_frame(pos, vectors=np.zeros(8))
+
+
+def test_no_images_along_vacuum_axes():
+    from ase.build import fcc111, molecule
+
+    water = StructureView(molecule("H2O"))  # no periodic axis: each atom once, where it is
+    assert water.sites["atom"].tolist() == [0, 1, 2] and not water.sites["shift"].any()
+    slab = StructureView(fcc111("Cu", (2, 2, 3), vacuum=5.0))  # periodic in a and b only
+    s = slab.sites
+    assert not s["shift"][:, 2].any() and len(s["atom"]) > 12  # in-plane boundary images, none across the vacuum
+    frac = (np.frombuffer(slab.positions, "<f4").reshape(-1, 3)[s["atom"]] + s["shift"] @ np.frombuffer(slab.cell, "<f4").reshape(3, 3)) \
+        @ np.linalg.inv(np.frombuffer(slab.cell, "<f4").reshape(3, 3))
+    assert (frac[:, :2] > -1e-3).all() and (frac[:, :2] < 1 + 1e-3).all()
