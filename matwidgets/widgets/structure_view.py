@@ -13,11 +13,12 @@ import traitlets as t
 
 from matwidgets.widgets import adapters
 from matwidgets.widgets.validate import check_traits
+from matwidgets.widgets.view_display import DisplayOptions
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
 
 
-class StructureView(anywidget.AnyWidget):
+class StructureView(DisplayOptions, anywidget.AnyWidget):
     """3D view of one structure: atoms, periodic bonds, unit cell, picking, trajectories.
 
     >>> view = StructureView(structure)          # pymatgen, ASE or a file path
@@ -26,6 +27,12 @@ class StructureView(anywidget.AnyWidget):
     ...                                           # coordinates shown in the view)
     >>> view.push_frame(positions)                # stream a running simulation
     >>> view.show_frames(frames, index=-1)        # play back, frames sent on demand
+    >>> view.style = "space-filling"              # or ball-and-stick, sticks, wireframe
+    >>> view.show_vectors("forces", model="lj")  # arrows, from an array [n, 3] or the model
+    >>> view.measurements                         # distance / angle / dihedral of 2-4 picked atoms
+
+    Small cells show the atoms on the cell's boundaries on every face, edge and corner
+    and their bonded neighbours outside the cell (``boundary``, ``outside``).
     """
 
     _esm = STATIC / "structure_view.js"
@@ -48,7 +55,6 @@ class StructureView(anywidget.AnyWidget):
     projection = t.Enum(["perspective", "orthographic"], default_value="perspective").tag(sync=True)
     show_bonds = t.Bool(True).tag(sync=True)
     show_cell = t.Bool(True).tag(sync=True)
-    atom_scale = t.Float(0.5).tag(sync=True)
     height = t.Int(420).tag(sync=True)
     # interaction: written by the browser
     selected = t.List(t.Int()).tag(sync=True)
@@ -99,7 +105,11 @@ class StructureView(anywidget.AnyWidget):
             self.colorbar = {}
             self.bond_i, self.bond_j, self.bond_shift = adapters.i32(bi), adapters.i32(bj), adapters.f32(bs)
             self.species = adapters.species_table(numbers)
+            if len(self.vectors) != 12 * len(numbers):
+                self.vectors = b""
             self.selected = [i for i in self.selected if i < len(numbers)]
+            self._update_sites()
+            self._update_measurements()
 
     @property
     def n_atoms(self) -> int:
@@ -195,10 +205,12 @@ class StructureView(anywidget.AnyWidget):
             return
         self.send({"type": "reply", "id": content.get("id"), "result": {"index": index, "parts": parts}}, buffers=out)
 
-    def push_frame(self, positions: Any, cell: Any = None, values: Any = None) -> None:
+    def push_frame(self, positions: Any, cell: Any = None, values: Any = None, vectors: Any = None) -> None:
         """Stream one frame of a running simulation (cell may change: NPT).
 
-        Frames faster than ``max_fps`` coalesce: the latest is sent, none queue up.
+        ``vectors`` [n, 3]: this frame's arrows (forces, velocities), drawn at the
+        ``vector_scale`` of ``show_vectors``. Frames faster than ``max_fps`` coalesce:
+        the latest is sent, none queue up. Picked atoms' measurements follow the frames.
         """
         pos = np.asarray(positions, dtype=float).reshape(-1, 3)
         if pos.shape[0] != self.n_atoms:
@@ -211,6 +223,10 @@ class StructureView(anywidget.AnyWidget):
             args = self._color_args or {}
             parts["colors"], _ = adapters.colormap(values, **args)
             parts["values"] = values
+        if vectors is not None:
+            parts["vectors"] = np.asarray(vectors, dtype=float)
+            if parts["vectors"].shape != (self.n_atoms, 3):
+                raise ValueError(f"push_frame needs vectors of shape ({self.n_atoms}, 3), got shape {parts['vectors'].shape}")
         self._seq += 1
         self._pending = (self._seq, parts)
         self.last_frame = parts
@@ -239,6 +255,8 @@ class StructureView(anywidget.AnyWidget):
         self._pending = None
         self._last_sent = time.monotonic()
         self.send({"type": "frame", "seq": seq, "parts": list(parts)}, buffers=[adapters.f32(v) for v in parts.values()])
+        if self.measurements:
+            self._update_measurements()  # at the frames' pace, not at every push
 
     @property
     def frames_sent(self) -> int:

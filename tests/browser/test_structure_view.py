@@ -48,10 +48,15 @@ def test_render_pick_color_stream(open_notebook):
     non_white = (px.sum(axis=2) < 700).mean()
     assert non_white > 0.02, "canvas is blank"
 
-    # click the projected position of atom 5 (the red pixels)
+    # click the projected position of atom 5 (the red pixels): inside one of its images'
+    # spheres, where a whole neighbourhood is red (its half bonds are red too, but thinner)
     red = (px[..., 0] > 200) & (px[..., 1] < 80) & (px[..., 2] < 80)
     assert red.sum() > 20, "atom 5 not visible"
-    ys, xs = np.nonzero(red)
+    inner = red.copy()
+    for dy in range(-5, 6):
+        for dx in range(-5, 6):
+            inner &= np.roll(np.roll(red, dy, axis=0), dx, axis=1)
+    ys, xs = np.nonzero(inner)
     k = np.argmin((ys - ys.mean()) ** 2 + (xs - xs.mean()) ** 2)
     canvas.click(position={"x": float(xs[k]), "y": float(ys[k])})
     assert nb.kernel_until("print(view.selected)", "[5]") == "[5]"
@@ -221,4 +226,154 @@ def test_load_ext_displays_structures_and_trajectories(open_notebook):
     # the second view was rendered after show_frames: it asked the kernel for its first frame
     nb.page.wait_for_function("document.querySelectorAll('.mw-traj span')[1]?.textContent === '1/3'", timeout=20_000)
     assert nb.page.locator(".mw-traj").nth(0).is_hidden()
+    assert nb.cell_errors() == []
+
+
+STO = """
+import numpy as np
+from collections import Counter
+from pymatgen.core import Lattice, Structure
+from matwidgets.widgets.structure_view import StructureView
+sto = Structure.from_spacegroup("Pm-3m", Lattice.cubic(3.905), ["Sr", "Ti", "O"], [[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0]])
+view = StructureView(sto, height=450)
+colors = np.array([[0, 0, 1], [0.6, 0.6, 0.6], [1, 0, 0], [1, 0, 0], [1, 0, 0]], dtype="f4")  # Sr blue, Ti grey, O red
+view.colors = colors.tobytes()
+def site_xyz():
+    s = view.sites
+    return sto.cart_coords[s["atom"]] + s["shift"] @ sto.lattice.matrix
+view
+"""
+
+
+TRIAD_PX = 95  # the a/b/c axes and the element legend: the bottom of the canvas
+
+
+def project(root, xyz, size):
+    """Pixel (x, y) of world points [k, 3] in the last picture drawn (its data-view-proj)."""
+    m = np.array([float(x) for x in root.get_attribute("data-view-proj").split(",")]).reshape(4, 4).T  # column-major
+    clip = np.c_[xyz, np.ones(len(xyz))] @ m.T
+    ndc = clip[:, :2] / clip[:, 3:]
+    w, h = size
+    return np.c_[(ndc[:, 0] + 1) / 2 * w, (1 - ndc[:, 1]) / 2 * h]
+
+
+def test_boundary_images_outside_neighbours_and_styles(open_notebook):
+    """SrTiO3 drawn as chemists expect: 8 Sr on the corners, 6 O on the faces, bonded
+    neighbours outside faded; styles and hidden elements change what is drawn."""
+    nb = open_notebook("sto.ipynb", [STO])
+    root = nb.page.locator(".mw-sv").first
+    canvas, px = canvas_png(nb)
+    assert nb.kernel("s = view.sites; print(sorted(Counter(sto[a].specie.symbol for a, k in zip(s['atom'], s['kind']) if k == 0).items()))").strip() \
+        == "[('O', 6), ('Sr', 8), ('Ti', 1)]"
+    n_sites = int(nb.kernel("print(len(view.sites['atom']))"))
+    assert root.get_attribute("data-sites") == str(n_sites)  # every site drawn, outside neighbours included
+    # the outside O are faded: their colour is red mixed with white, not the red of the O in the box
+    faded = (px[..., 0] > 200) & (px[..., 1] > 110) & (px[..., 1] < 190) & (np.abs(px[..., 1].astype(int) - px[..., 2]) < 30)
+    assert faded.mean() > 0.002, faded.mean()
+
+    # only Sr: one blue sphere on each of the cube's 8 projected corners, nothing red
+    nb.kernel("view.hidden_elements = ['Ti', 'O']")
+    nb.page.wait_for_selector('.mw-sv[data-sites="8"]', timeout=10_000)
+    _, px = canvas_png(nb)
+    corners = np.array(list(np.ndindex(2, 2, 2)), dtype=float) * 3.905
+    for x, y in project(root, corners, (px.shape[1], px.shape[0])).round().astype(int):
+        patch = px[y - 2 : y + 3, x - 2 : x + 3].astype(int)
+        assert (patch[..., 2] - patch[..., 0] > 100).all(), (x, y, patch.mean(axis=(0, 1)))
+    top = px[:-TRIAD_PX]  # the legend's swatches and the red a axis are at the bottom
+    assert ((top[..., 0] > 200) & (top[..., 1] < 90) & (top[..., 2] < 90)).sum() == 0
+
+    # outside neighbours hidden: the 15 atoms of the box; "small" draws them again
+    nb.kernel("view.hidden_elements = []; view.outside = 'hidden'")
+    nb.page.wait_for_selector('.mw-sv[data-sites="15"]', timeout=10_000)
+    nb.kernel("view.outside = 'small'")
+    nb.page.wait_for_selector(f'.mw-sv[data-sites="{n_sites}"]', timeout=10_000)
+
+    # styles: space-filling draws no bonds and bigger atoms; sticks and wireframe draw bonds
+    bonds = int(root.get_attribute("data-bonds"))
+    assert bonds > 0
+    _, before = canvas_png(nb)
+    nb.kernel("view.style = 'space-filling'")
+    nb.page.wait_for_selector('.mw-sv[data-bonds="0"]', timeout=10_000)
+    assert changed_fraction(nb, before) > 0.05
+    for style in ["sticks", "wireframe"]:
+        nb.kernel(f"view.style = '{style}'")
+        nb.page.wait_for_selector(f'.mw-sv[data-bonds="{bonds}"]', timeout=10_000)
+    _, px = canvas_png(nb)
+    assert 0.005 < (px.sum(axis=2) < 700).mean() < 0.2  # thin lines, mostly background
+    with pytest.raises(AssertionError, match="TraitError"):
+        nb.kernel("view.style = 'cartoon'")
+    assert nb.kernel("print(view.style)").strip() == "wireframe"
+    # the toolbar's style menu shows the trait and sets it
+    menu = root.locator("select.mw-style")
+    assert menu.input_value() == "wireframe"
+    menu.select_option("space-filling")
+    assert nb.kernel_until("print(view.style)", "space-filling") == "space-filling"
+
+
+def test_vectors_labels_and_measurements_by_picking(open_notebook):
+    nb = open_notebook("sto2.ipynb", [STO + "\nview.outside = 'hidden'\nview.hidden_elements = ['Sr']\nview"])
+    root = nb.page.locator(".mw-sv").first
+    nb.page.wait_for_selector('.mw-sv[data-sites="7"]', timeout=30_000)  # Ti and 6 O
+    canvas, px = canvas_png(nb)
+
+    # arrows: magenta pixels appear on every atom in the box, and go again
+    magenta = lambda p: ((p[..., 0] > 150) & (p[..., 2] > 90) & (p[..., 1] < 80)).mean()  # noqa: E731
+    assert magenta(px) == 0
+    nb.kernel("view.show_vectors(np.tile([0.0, 1.0, 0.3], (5, 1)))")
+    nb.page.wait_for_selector('.mw-sv[data-arrows="7"]', timeout=10_000)
+    assert magenta(canvas_png(nb)[1]) > 0.002
+    with pytest.raises(AssertionError, match=r"ValueError: show_vectors needs an array of shape \(5, 3\), got shape \(2, 3\)"):
+        nb.kernel("view.show_vectors(np.zeros((2, 3)))")
+    nb.kernel("view.hide_vectors()")
+    nb.page.wait_for_selector('.mw-sv[data-arrows="0"]', timeout=10_000)
+    # a streamed frame brings its own arrows (forces during MD); show_vectors(None) clears them
+    nb.kernel("view.push_frame(sto.cart_coords, vectors=np.tile([0.0, 0.0, 1.0], (5, 1))); view.flush()")
+    nb.page.wait_for_selector('.mw-sv[data-arrows="7"]', timeout=10_000)
+    nb.kernel("view.hide_vectors()")
+    nb.page.wait_for_selector('.mw-sv[data-arrows="0"]', timeout=10_000)
+
+    # labels: one per drawn atom, its index
+    nb.kernel("view.labels = 'index'")
+    nb.page.wait_for_function("document.querySelectorAll('.mw-label').length === 7", timeout=10_000)
+    assert sorted(nb.page.locator(".mw-label").all_inner_texts()) == sorted(["1", "2", "2", "3", "3", "4", "4"])
+    nb.kernel("view.labels = 'none'")
+
+    # pick O 2 at y = 0, Ti, then O 2's image at y = 1: the angle is 180 degrees because
+    # the picked images count (the nearest image of O 2 would be ambiguous)
+    xyz = np.array(eval(nb.kernel("print(site_xyz().tolist())")))
+    atoms = [int(a) for a in nb.kernel("print(view.sites['atom'].tolist())").strip()[1:-1].split(",")]
+    targets = [next(k for k, a in enumerate(atoms) if a == 2 and xyz[k, 1] < 1), atoms.index(1),
+               next(k for k, a in enumerate(atoms) if a == 2 and xyz[k, 1] > 3)]
+    _, px = canvas_png(nb)
+    pts = project(root, xyz[targets], (px.shape[1], px.shape[0]))
+    canvas.click(position={"x": float(pts[0, 0]), "y": float(pts[0, 1])})
+    assert nb.kernel_until("print(view.selected)", "[2]") == "[2]"
+    canvas.click(position={"x": float(pts[1, 0]), "y": float(pts[1, 1])}, modifiers=["Shift"])
+    assert nb.kernel_until("print(view.selected)", "[2, 1]") == "[2, 1]"
+    assert abs(float(nb.kernel("print(view.measurements['distance'])")) - 3.905 / 2) < 1e-4
+    nb.page.wait_for_function("document.querySelector('.mw-readout').textContent.includes('distance #2-#1: 1.95')", timeout=10_000)
+    canvas.click(position={"x": float(pts[2, 0]), "y": float(pts[2, 1])}, modifiers=["Shift"])
+    assert nb.kernel_until("print(view.selected, view.selected_images)", "[2, 1, 2] [[0, 0, 0], [0, 0, 0], [0, 1, 0]]") \
+        == "[2, 1, 2] [[0, 0, 0], [0, 0, 0], [0, 1, 0]]"
+    assert abs(float(nb.kernel("print(view.measurements['angle'])")) - 180) < 1e-3
+    nb.page.wait_for_function("document.querySelector('.mw-readout').textContent.includes('angle #2-#1-#2: 180.00')", timeout=10_000)
+    assert nb.cell_errors() == []
+
+
+def test_polyhedra_drawn_and_moved_by_frames(open_notebook):
+    nb = open_notebook("sto3.ipynb", [STO + "\nc = colors.copy(); c[1] = [0, 0.8, 0]; view.colors = c.tobytes()\nview.outside = 'hidden'\nview"])
+    nb.page.wait_for_selector('.mw-sv[data-sites="15"]', timeout=30_000)
+    green = lambda p: ((p[..., 1].astype(int) - p[..., 0] > 50) & (p[..., 1].astype(int) - p[..., 2] > 50)).sum()  # noqa: E731
+    _, px = canvas_png(nb)
+    g0 = green(px[:-TRIAD_PX])  # the green Ti sphere inside the cage
+    nb.kernel("view.show_polyhedra('Ti')")
+    nb.page.wait_for_selector('.mw-sv[data-poly-faces="8"]', timeout=10_000)
+    _, px = canvas_png(nb)
+    assert green(px[:-TRIAD_PX]) > 2 * g0 + 500, (green(px[:-TRIAD_PX]), g0)  # the translucent octahedron in Ti's colour
+    # a streamed frame moves the octahedron's vertices with the O atoms
+    nb.kernel("p = sto.cart_coords.copy(); p[2:] += [0.6, 0, 0]; view.push_frame(p); view.flush()")
+    nb.page.wait_for_selector('.mw-sv[data-frame-seq="1"]', timeout=10_000)
+    assert changed_fraction(nb, px) > 0.01
+    nb.kernel("view.show_polyhedra(None)")
+    nb.page.wait_for_selector('.mw-sv[data-poly-faces="0"]', timeout=10_000)
     assert nb.cell_errors() == []

@@ -12,7 +12,8 @@ import traitlets
 from matwidgets.widgets.structure_view import StructureView
 
 JS_SRC = Path(__file__).resolve().parents[2] / "js" / "src"
-JS = [JS_SRC / "structure_view.js", JS_SRC / "lib" / "viewer3d.js"]  # the entry and the viewer it loads once per page
+# the entry, the viewer it loads once per page, and the viewer's parts
+JS = [JS_SRC / "structure_view.js", JS_SRC / "lib" / "viewer3d.js"] + [JS_SRC / "lib" / f"{m}.js" for m in ("drawing", "sites", "vectors", "labels", "polyhedra")]
 
 
 def bond_vectors(view):
@@ -75,7 +76,8 @@ def test_element_colours_stay_under_color_by(nacl):
 
 
 def test_viewer_source_bonds_closed_and_three_loaded_once():
-    entry, viewer = (p.read_text() for p in JS)
+    entry, viewer = (p.read_text() for p in JS[:2])
+    viewer += (JS_SRC / "lib" / "drawing.js").read_text()
     # open-ended cylinders show hollow "C" shapes where bonds end on a cell face
     assert re.search(r"new CylinderGeometry\(1, 1, 1, \d+, 1, false\)", viewer)
     assert "CylinderGeometry(1, 1, 1, 8, 1, true)" not in viewer

@@ -1,32 +1,23 @@
 // StructureView's viewer: atoms, periodic bonds, unit cell, picking, colour bar, trajectories.
 // Loaded once per page by ../structure_view.js (three.js warns when it is evaluated twice).
 //
-// Three.js with InstancedMesh: one draw call for all spheres and one for all bonds,
-// so 10^4 atoms render at interactive rates and a streamed frame only rewrites the
-// instance matrices (no geometry or material is rebuilt). Rendering is on demand
-// (after a change or a camera move), never a busy loop.
+// What is drawn (sites, styles, arrows) is in lib/drawing.js and lib/sites.js; labels in
+// lib/labels.js. Rendering is on demand (after a change or a camera move), never a busy loop.
 import {
-  AmbientLight, BackSide, ConeGeometry, Mesh, BufferGeometry, Color, MeshBasicMaterial, CylinderGeometry, DirectionalLight,
-  Float32BufferAttribute, InstancedMesh, LineBasicMaterial, LineSegments, Matrix4,
-  MeshPhongMaterial, OrthographicCamera, PerspectiveCamera, Quaternion, Raycaster, Scene,
-  SphereGeometry, Vector2, Vector3, WebGLRenderer, DynamicDrawUsage, Group,
+  AmbientLight, ConeGeometry, Mesh, BufferGeometry, MeshBasicMaterial, CylinderGeometry, DirectionalLight,
+  Float32BufferAttribute, LineBasicMaterial, LineSegments, Matrix4, MeshPhongMaterial, OrthographicCamera,
+  PerspectiveCamera, Quaternion, Raycaster, Scene, Vector2, Vector3, WebGLRenderer,
 } from "three";
 import { OrbitControls } from "three/examples/jsm/controls/OrbitControls.js";
 import { f32, i32, el as h, listen } from "./buffers.js";
+import { Drawing } from "./drawing.js";
+import { STYLES } from "./sites.js";
+import { Labels } from "./labels.js";
 
-const BOND_RADIUS = 0.12;
-const RING = 1.14; // element-coloured outline around value-coloured atoms, relative to the atom radius
 const AXIS_COLORS = ["#d62728", "#2ca02c", "#1f77b4"];
 const TRIAD = 90; // px: the a/b/c axes drawn in the canvas corner
 const hex = (c, i) => "#" + [0, 1, 2].map((k) => Math.round(255 * (c[3 * i + k] ?? 0.5)).toString(16).padStart(2, "0")).join("");
 const Y = new Vector3(0, 1, 0);
-
-function sphereDetail(n) {
-  // fewer triangles per sphere for big systems keeps rendering fast (also without a GPU)
-  if (n > 5000) return [8, 6];
-  if (n > 300) return [12, 8];
-  return [24, 16];
-}
 
 class Viewer {
   constructor(model, el) {
@@ -71,6 +62,8 @@ class Viewer {
     this.material = new MeshPhongMaterial({ color: 0xffffff, shininess: 60 });
     this.cellMaterial = new LineBasicMaterial({ color: 0x333333 });
     this.raycaster = new Raycaster();
+    this.drawing = new Drawing(this.scene, this.material);
+    this.labels = new Labels(this.canvasBox);
     this.traj = null; // {n, shown, inflight, wanted}: a trajectory from show_frames, kept in the kernel
     this.pending = null; // latest streamed frame, not yet drawn
     this.frameSeq = 0;
@@ -85,6 +78,23 @@ class Viewer {
   }
 
   // ---- data from the model ---------------------------------------------------------
+  // several traits change together (one kernel message): load, rebuild or update once, after all of them
+  later(what, refit = false) {
+    const rank = { update: 0, rebuild: 1, load: 2 };
+    if (!this.todo) {
+      this.todo = { what, refit };
+      queueMicrotask(() => {
+        const { what: w, refit: r } = this.todo;
+        this.todo = null;
+        if (w === "load") this.load(); else if (w === "rebuild") this.rebuild(); else this.updateGeometry();
+        if (r) this.fit(false);
+      });
+    } else {
+      if (rank[what] > rank[this.todo.what]) this.todo.what = what;
+      this.todo.refit ||= refit;
+    }
+  }
+
   load() {
     const m = this.model;
     this.numbers = i32(m.get("numbers"));
@@ -106,77 +116,22 @@ class Viewer {
   }
 
   rebuild() {
-    for (const obj of [this.atoms, this.bonds, this.rings, this.highlight, this.cellLines]) {
-      if (obj) { this.scene.remove(obj); obj.geometry?.dispose?.(); }
-    }
-    const rep = this.model.get("repeat");
-    this.nRep = rep[0] * rep[1] * rep[2];
-    const [ws, hs] = sphereDetail(this.n * this.nRep);
-    this.atoms = new InstancedMesh(new SphereGeometry(1, ws, hs), this.material, Math.max(1, this.n * this.nRep));
-    this.atoms.instanceMatrix.setUsage(DynamicDrawUsage);
-    const nb = this.bondI.length * this.nRep;
-    // closed cylinders: open ones show hollow "C" shapes where a bond is cut by the view
-    this.bonds = new InstancedMesh(new CylinderGeometry(1, 1, 1, 8, 1, false), this.material, Math.max(1, nb));
-    this.bonds.instanceMatrix.setUsage(DynamicDrawUsage);
-    this.highlight = new InstancedMesh(new SphereGeometry(1, 16, 12),
-      new MeshPhongMaterial({ color: 0xffd400, transparent: true, opacity: 0.45, depthWrite: false }), Math.max(1, this.n * this.nRep));
-    // back faces of slightly larger spheres in the element's colour: a ring that keeps the
-    // element visible when atoms are coloured by a value (shown only then)
-    this.rings = new InstancedMesh(new SphereGeometry(1, ws, hs), new MeshBasicMaterial({ color: 0xffffff, side: BackSide }), Math.max(1, this.n * this.nRep));
-    this.rings.instanceMatrix.setUsage(DynamicDrawUsage);
+    // sites, their looks under the style, and the meshes (after a structure or style change)
+    if (this.cellLines) { this.scene.remove(this.cellLines); this.cellLines.geometry.dispose(); }
+    this.drawing.rebuild(this);
+    this.S = this.drawing.S;
     this.cellLines = new LineSegments(new BufferGeometry(), this.cellMaterial);
-    this.scene.add(this.atoms, this.bonds, this.rings, this.highlight, this.cellLines);
+    this.scene.add(this.cellLines);
     this.updateColors();
     this.updateGeometry();
   }
 
-  replicaOffsets() {
-    const rep = this.model.get("repeat"), c = this.cell, out = [];
-    for (let a = 0; a < rep[0]; a++) for (let b = 0; b < rep[1]; b++) for (let k = 0; k < rep[2]; k++) {
-      out.push([a * c[0] + b * c[3] + k * c[6], a * c[1] + b * c[4] + k * c[7], a * c[2] + b * c[5] + k * c[8]]);
-    }
-    return out;
-  }
-
   updateGeometry() {
-    const n = this.n, p = this.positions, c = this.cell, scale = this.model.get("atom_scale");
-    const offsets = this.replicaOffsets();
-    const mat = new Matrix4(), q = new Quaternion(), v = new Vector3(), s = new Vector3();
-    let k = 0;
-    for (const o of offsets) {
-      for (let i = 0; i < n; i++, k++) {
-        const r = this.radii[i] * scale;
-        mat.makeScale(r, r, r).setPosition(p[3 * i] + o[0], p[3 * i + 1] + o[1], p[3 * i + 2] + o[2]);
-        this.atoms.setMatrixAt(k, mat);
-        mat.makeScale(r * RING, r * RING, r * RING).setPosition(p[3 * i] + o[0], p[3 * i + 1] + o[1], p[3 * i + 2] + o[2]);
-        this.rings.setMatrixAt(k, mat);
-      }
-    }
-    this.atoms.count = this.rings.count = n * offsets.length;
-    this.atoms.instanceMatrix.needsUpdate = this.rings.instanceMatrix.needsUpdate = true;
-    if (k) { this.atoms.computeBoundingSphere(); this.rings.computeBoundingSphere(); }
-    // half bonds: from atom i halfway to the periodic image of j that it bonds to, so a
-    // bond through a cell face ends at the face instead of stretching across the cell
-    const show = this.model.get("show_bonds");
-    const nb = show ? this.bondI.length : 0;
-    k = 0;
-    for (const o of offsets) {
-      for (let e = 0; e < nb; e++, k++) {
-        const i = this.bondI[e], j = this.bondJ[e], S = this.bondShift;
-        const dx = p[3 * j] - p[3 * i] + S[3 * e] * c[0] + S[3 * e + 1] * c[3] + S[3 * e + 2] * c[6];
-        const dy = p[3 * j + 1] - p[3 * i + 1] + S[3 * e] * c[1] + S[3 * e + 1] * c[4] + S[3 * e + 2] * c[7];
-        const dz = p[3 * j + 2] - p[3 * i + 2] + S[3 * e] * c[2] + S[3 * e + 1] * c[5] + S[3 * e + 2] * c[8];
-        v.set(dx, dy, dz);
-        const len = v.length() / 2;
-        q.setFromUnitVectors(Y, v.normalize());
-        s.set(BOND_RADIUS, len, BOND_RADIUS);
-        mat.compose(new Vector3(p[3 * i] + o[0] + dx / 4, p[3 * i + 1] + o[1] + dy / 4, p[3 * i + 2] + o[2] + dz / 4), q, s);
-        this.bonds.setMatrixAt(k, mat);
-      }
-    }
-    this.bonds.count = k;
-    this.bonds.instanceMatrix.needsUpdate = true;
-    if (k) this.bonds.computeBoundingSphere();
+    this.drawing.update(this);
+    this.root.dataset.sites = String(this.drawing.shown.length);
+    this.root.dataset.arrows = String(this.drawing.nArrows);
+    this.root.dataset.bonds = String(this.drawing.halves.length);
+    this.root.dataset.polyFaces = String(this.drawing.polyhedra.nFaces);
     this.updateCell();
     this.updateHighlight();
     this.requestRender();
@@ -250,27 +205,7 @@ class Viewer {
   }
 
   updateColors() {
-    const col = new Color();
-    let k = 0;
-    for (let r = 0; r < this.nRep; r++) {
-      for (let i = 0; i < this.n; i++, k++) this.atoms.setColorAt(k, col.setRGB(this.colors[3 * i], this.colors[3 * i + 1], this.colors[3 * i + 2]));
-    }
-    if (this.atoms.instanceColor) this.atoms.instanceColor.needsUpdate = true;
-    k = 0;
-    for (let r = 0; r < this.nRep; r++) {
-      for (let e = 0; e < this.bondI.length; e++, k++) {
-        const i = this.bondI[e];
-        this.bonds.setColorAt(k, col.setRGB(this.colors[3 * i], this.colors[3 * i + 1], this.colors[3 * i + 2]));
-      }
-    }
-    if (this.bonds.instanceColor) this.bonds.instanceColor.needsUpdate = true;
-    const ec = this.elementColors.length === 3 * this.n ? this.elementColors : this.colors;
-    k = 0;
-    for (let r = 0; r < this.nRep; r++) {
-      for (let i = 0; i < this.n; i++, k++) this.rings.setColorAt(k, col.setRGB(ec[3 * i], ec[3 * i + 1], ec[3 * i + 2]));
-    }
-    if (this.rings.instanceColor) this.rings.instanceColor.needsUpdate = true;
-    this.rings.visible = Boolean(this.model.get("colorbar")?.stops);
+    this.drawing.colors(this);
     this.drawColorbar();
     this.drawLegend();
     this.requestRender();
@@ -318,11 +253,11 @@ class Viewer {
       return line;
     });
     if (sel.length > 4) lines.push(`… ${sel.length} atoms selected`);
-    if (sel.length === 2) {
-      const [i, j] = sel;
-      const d = Math.hypot(p[3 * i] - p[3 * j], p[3 * i + 1] - p[3 * j + 1], p[3 * i + 2] - p[3 * j + 2]);
-      lines.push(`distance #${i}-#${j}: ${d.toFixed(3)} Å`);
-    }
+    const ms = this.model.get("measurements") || {};
+    const names = (ms.atoms || []).map((i) => `#${i}`).join("-");
+    if (ms.distance !== undefined) lines.push(`distance ${names}: ${ms.distance.toFixed(3)} Å`);
+    if (ms.angle !== undefined) lines.push(`angle ${names}: ${ms.angle.toFixed(2)}°`);
+    if (ms.dihedral !== undefined) lines.push(`dihedral ${names}: ${ms.dihedral.toFixed(2)}°`);
     this.readout.textContent = lines.join("\n");
     this.readout.style.display = "block";
   }
@@ -348,21 +283,8 @@ class Viewer {
 
   updateHighlight() {
     let sel = this.model.get("selected");
-    const scale = this.model.get("atom_scale") * 1.35;
     if (this.hoverZ !== null) sel = [...sel, ...Array.from(this.numbers.keys()).filter((i) => this.numbers[i] === this.hoverZ)];
-    const mat = new Matrix4(), p = this.positions;
-    let k = 0;
-    for (const o of this.replicaOffsets()) {
-      for (const i of sel) {
-        if (i < 0 || i >= this.n) continue;
-        const r = this.radii[i] * scale;
-        mat.makeScale(r, r, r).setPosition(p[3 * i] + o[0], p[3 * i + 1] + o[1], p[3 * i + 2] + o[2]);
-        this.highlight.setMatrixAt(k++, mat);
-      }
-    }
-    this.highlight.count = k;
-    this.highlight.instanceMatrix.needsUpdate = true;
-    if (k) this.highlight.computeBoundingSphere();
+    this.drawing.highlightAtoms(sel.filter((i) => i >= 0 && i < this.n));
     this.drawReadout();
     this.requestRender();
   }
@@ -385,13 +307,8 @@ class Viewer {
   fit(resetDirection = true) {
     // every atom (with its drawn radius), the cell and the axes in view: the camera
     // distance is the smallest at which all of them fit both fields of view
-    const pts = this.positions, offsets = this.replicaOffsets(), scale = this.model.get("atom_scale");
-    const cloud = [];
-    let rAtom = 0;
-    for (const o of offsets) for (let i = 0; i < this.n; i++) {
-      cloud.push(new Vector3(pts[3 * i] + o[0], pts[3 * i + 1] + o[1], pts[3 * i + 2] + o[2]));
-      rAtom = Math.max(rAtom, this.radii[i] * scale);
-    }
+    const { points, P, radius: rAtom } = this.drawing.extent();
+    const cloud = Array.from(points, (site) => new Vector3(P[3 * site], P[3 * site + 1], P[3 * site + 2]));
     const c = this.cell, rep = this.model.get("repeat");
     if (this.hasCell) for (const corner of [[0,0,0],[1,1,1],[1,0,0],[0,1,0],[0,0,1],[1,1,0],[1,0,1],[0,1,1]]) {
       const [a, b, k] = [corner[0] * rep[0], corner[1] * rep[1], corner[2] * rep[2]];
@@ -445,12 +362,15 @@ class Viewer {
       this.light.position.copy(this.camera.position);
       this.renderer.render(this.scene, this.camera);
       this.drawAxes();
+      this.labels.draw(this.model.get("labels"), this, this.drawing.P, this.drawing.shown);
       this.root.dataset.updateMs = (t1 - t0).toFixed(1);
       this.root.dataset.renderMs = (performance.now() - t1).toFixed(1);
       // for tests and benchmarks: when the first picture was drawn, how many frames so far
       this.nDrawn = (this.nDrawn || 0) + 1;
       this.root.dataset.drawn = String(this.nDrawn);
       if (!this.root.dataset.firstDrawnAt) this.root.dataset.firstDrawnAt = String(performance.now());
+      // for tests: world -> clip space of this picture, to find where an atom is drawn
+      this.root.dataset.viewProj = this.camera.projectionMatrix.clone().multiply(this.camera.matrixWorldInverse).elements.map((x) => x.toPrecision(7)).join(",");
     });
   }
 
@@ -461,6 +381,7 @@ class Viewer {
     if (f.cell) this.cell = f.cell;
     if (f.colors) { this.colors = f.colors; this.updateColors(); }
     if (f.values) this.values = f.values;
+    if (f.vectors) this.drawing.frameVectors = f.vectors; // this frame's arrows, until show_vectors sends others
     this.updateGeometry();
     this.frameSeq = f.seq;
     this.nFrames = (this.nFrames || 0) + 1;
@@ -471,7 +392,7 @@ class Viewer {
   onCustom(msg, buffers) {
     if (msg.type === "frame") {
       // latest wins: frames arriving faster than the screen refreshes are dropped
-      const f = { seq: msg.seq, cell: null, colors: null, values: null };
+      const f = { seq: msg.seq, cell: null, colors: null, values: null, vectors: null };
       msg.parts.forEach((name, k) => { f[name] = f32(buffers[k]); });
       if (f.positions.length !== 3 * this.n) return;
       this.pending = f;
@@ -486,6 +407,9 @@ class Viewer {
       if (msg.error) this.frameLabel.textContent = `error: ${msg.error}`;
       else this.showTrajFrame(msg.result.index, msg.result.parts, buffers);
       if (T.wanted !== null) { const k = T.wanted; T.wanted = null; this.requestFrame(k); }
+    } else if (msg.type === "clear_vectors") {
+      this.drawing.frameVectors = null;
+      this.later("update");
     } else if (msg.type === "fit") {
       this.fit();
     }
@@ -531,11 +455,11 @@ class Viewer {
 
   // ---- interaction ----------------------------------------------------------------------
   pick(event) {
+    // the site under the pointer (an atom at a cell shift), or null
     const rect = this.renderer.domElement.getBoundingClientRect();
     const ndc = new Vector2(((event.clientX - rect.left) / rect.width) * 2 - 1, -((event.clientY - rect.top) / rect.height) * 2 + 1);
     this.raycaster.setFromCamera(ndc, this.camera);
-    const hit = this.raycaster.intersectObject(this.atoms, false)[0];
-    return hit === undefined ? null : hit.instanceId % this.n;
+    return this.drawing.pick(this.raycaster);
   }
 
   bindPointer() {
@@ -544,17 +468,26 @@ class Viewer {
     this.onDown = (e) => { down = [e.clientX, e.clientY]; };
     this.onUp = (e) => {
       if (!down || Math.hypot(e.clientX - down[0], e.clientY - down[1]) > 4) return; // a drag, not a click
-      const atom = this.pick(e);
-      let sel = [...this.model.get("selected")];
-      if (atom === null) sel = e.shiftKey ? sel : [];
-      else if (e.shiftKey) sel = sel.includes(atom) ? sel.filter((x) => x !== atom) : [...sel, atom];
-      else sel = [atom];
+      const site = this.pick(e);
+      // the clicked image goes with each atom, so measurements use the atoms as seen
+      const atom = site === null ? null : this.S.atom[site];
+      const image = site === null ? null : Array.from(this.S.shift.subarray(3 * site, 3 * site + 3), Math.round);
+      let sel = [...this.model.get("selected")], images = [...this.model.get("selected_images")];
+      if (images.length !== sel.length) images = sel.map(() => [0, 0, 0]);
+      // shift-click toggles this image of the atom: another image of it is another pick (an angle O-Ti-O')
+      const k = atom === null ? -1 : sel.findIndex((x, q) => x === atom && images[q].every((v, d) => v === image[d]));
+      if (atom === null) { if (!e.shiftKey) { sel = []; images = []; } }
+      else if (e.shiftKey && k >= 0) { sel.splice(k, 1); images.splice(k, 1); }
+      else if (e.shiftKey) { sel.push(atom); images.push(image); }
+      else { sel = [atom]; images = [image]; }
       this.model.set("selected", sel);
+      this.model.set("selected_images", images);
       this.model.save_changes();
     };
     this.onMove = (e) => {
-      const atom = this.pick(e);
-      if (atom === null) { this.tooltip.style.display = "none"; return; }
+      const site = this.pick(e);
+      if (site === null) { this.tooltip.style.display = "none"; return; }
+      const atom = this.S.atom[site];
       const sym = this.species[String(this.numbers[atom])] || this.numbers[atom];
       let text = `${sym} #${atom}`;
       if (this.values.length === this.n) text += `  ${this.model.get("colorbar")?.label || "value"}: ${this.values[atom].toPrecision(4)}`;
@@ -592,6 +525,11 @@ class Viewer {
       bar.appendChild(s);
       return s;
     });
+    // the display style, as the `style` trait (the kernel validates it)
+    this.styleInput = h("select", "mw-style");
+    for (const name of STYLES) { const o = h("option"); o.value = o.textContent = name; this.styleInput.appendChild(o); }
+    this.styleInput.onchange = () => { this.model.set("style", this.styleInput.value); this.model.save_changes(); };
+    bar.appendChild(this.styleInput);
     this.root.appendChild(bar);
     this.syncToolbar();
     return bar;
@@ -600,6 +538,7 @@ class Viewer {
   syncToolbar() {
     this.projButton.textContent = this.model.get("projection") === "perspective" ? "Orthographic" : "Perspective";
     this.model.get("repeat").forEach((r, k) => { this.repeatInputs[k].value = String(r); });
+    this.styleInput.value = this.model.get("style");
   }
 
   makeTrajectoryBar() {
@@ -632,6 +571,7 @@ class Viewer {
     this.controls.dispose();
     this.renderer.dispose();
     this.renderer.forceContextLoss?.();
+    this.drawing.dispose();
   }
 }
 
@@ -640,16 +580,22 @@ export function mount(model, el) {
     const view = new Viewer(model, el);
     const on = (names, fn) => listen(model, names, fn);
     const offs = [
-      on("change:positions change:numbers change:cell change:bond_i change:radii change:species", () => { view.load(); }),
+      on("change:positions change:numbers change:cell change:bond_i change:radii change:species", () => view.later("load")),
       on("change:colors change:values change:colorbar change:element_colors", () => {
         view.colors = f32(model.get("colors")); view.values = f32(model.get("values"));
         view.elementColors = f32(model.get("element_colors")); view.updateColors();
         view.tooltip.style.display = "none"; // its text was the old values'; the next pointer move writes the new one
       }),
-      on("change:repeat", () => { view.rebuild(); view.syncToolbar(); view.fit(false); }),
+      // the kernel answers a new repeat with new sites (small cells): refit once they are here
+      on("change:repeat", () => { view.later("rebuild", true); view.syncToolbar(); }),
+      on("change:site_atom change:site_shift change:site_kind change:site_bonds", () => view.later("rebuild", true)),
+      on("change:style change:atom_scale change:bond_scale change:hidden_elements change:outside change:show_bonds", () => { view.later("rebuild"); view.syncToolbar(); }),
+      on("change:poly_atom change:poly_shift change:poly_faces change:poly_center change:polyhedra_opacity", () => view.later("rebuild")),
       on("change:projection", () => { view.useCamera(model.get("projection")); view.syncToolbar(); }),
-      on("change:selected", () => view.updateHighlight()),
-      on("change:show_bonds change:show_cell change:atom_scale", () => view.updateGeometry()),
+      on("change:selected change:measurements", () => view.updateHighlight()),
+      on("change:show_cell change:vector_color change:vector_scale", () => view.later("update")),
+      on("change:vectors", () => { view.drawing.frameVectors = null; view.later("update"); }),
+      on("change:labels", () => view.requestRender()),
       on("msg:custom", (msg, buffers) => view.onCustom(msg, buffers)),
     ];
     // a view rendered after show_frames (a second view, or display() later) asks for its frame
