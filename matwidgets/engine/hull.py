@@ -230,8 +230,9 @@ def _relax_all(cands, given, model, fmax, steps, store, client, window, screen_s
     for cand, key in zip(cands, keys):
         hit = hits.get(key)
         meta = hit["meta"] if hit is not None else {}
-        # a candidate screened out with a narrower window (or none now) needs another look
-        stale = meta.get("stage") == SCREENED and (window is None or meta.get("window", 0.0) < window)
+        # a candidate screened out with a narrower window, a shorter screen (or none now) needs another look
+        stale = meta.get("stage") == SCREENED and (window is None or meta.get("window", 0.0) < window
+                                                   or meta.get("screen_steps", 0) < screen_steps)
         if hit is None or stale:
             todo.append((cand, key))
         elif hit["status"] == "ok":

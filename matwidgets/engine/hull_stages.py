@@ -65,7 +65,8 @@ def merge_progress(entries: dict, failed: list, step: HullProgress) -> bool:
     for e in step.new_entries:
         entries[entry_key(e)] = e
     for f in step.new_failures:
-        entries.pop(f["key"][:12], None)
+        if f.get("key"):  # a candidate that had provisional entries (a failed search trial never had one)
+            entries.pop(f["key"][:12], None)
         failed.append(f)
     return bool(step.new_entries or step.new_failures)
 
@@ -124,7 +125,8 @@ def iter_staged(todo, model, fmax: float, steps: int, store, done: int, total: i
         yield HullProgress(done, total, entries, failures, stage=SHORT, stage_done=k, stage_total=len(open_items))
     # 3. full relaxation within the window of the provisional hull
     refine, screened = _within_window(short, list(known) + relaxed, window)
-    rows = [(key, "ok", e.structure, e.energy, None, {"converged": False, "stage": SCREENED, "window": window})
+    rows = [(key, "ok", e.structure, e.energy, None, {"converged": False, "stage": SCREENED, "window": window,
+                                                      "screen_steps": screen_steps})
             for _, key, e in screened]
     store.put_many(rows)
     done += len(screened)

@@ -119,14 +119,35 @@ def _balanced(cations: dict[str, int], anion_charge: Fraction) -> tuple[bool, bo
     return any_ok, need_i in uniform
 
 
+@lru_cache(maxsize=4096)
+def _guess_balanced(symbols: tuple[str, ...]) -> bool:
+    from pymatgen.core import Composition
+
+    comp = Composition(" ".join(symbols)).reduced_composition
+    try:
+        return bool(comp.oxi_state_guesses(max_sites=-50))
+    except ValueError:  # too many sites to enumerate
+        return False
+
+
 def classify(symbols: Sequence[str], bonds: Sequence[tuple[int, int, np.ndarray]] = ()) -> Charges | None:
     """How a cell with these site symbols and homonuclear anion ``bonds`` (``anion_bonds``)
     is charge-balanced (see the module docstring), or None when it is not and the
     sub-valent rule does not keep it either."""
     symbols = list(symbols)
     present = set(symbols)
-    if not present & ANIONS or present <= ANIONS:
-        return Charges("intermetallic") if not present & ANIONS else Charges("covalent")
+    if not present & ANIONS:
+        return Charges("intermetallic")
+    if len(present) == 1:
+        return Charges("covalent")  # an element (O2, S8, black P)
+    if present <= ANIONS or len(present & ANIONS) > 1:
+        # several anion-forming elements (P2O5, SO3, Li3PO4, LiNO3): all but the most
+        # electronegative may be cations, which the per-atom rule below does not know;
+        # pymatgen's oxidation-state guess over the composition decides (as the filter did before)
+        if _guess_balanced(tuple(sorted(symbols))):
+            return Charges("oxidation", "oxyanion (pymatgen's oxidation-state guess)")
+        if present <= ANIONS:
+            return None
     nbond = [0] * len(symbols)
     for i, j, _ in bonds:
         nbond[i] += 1

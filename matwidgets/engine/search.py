@@ -44,6 +44,8 @@ def check_search(search: dict | None) -> dict[str, int]:
         bad = [str(el) for el in comp.elements if not Element.is_valid_symbol(getattr(el, "symbol", str(el)))]
         if bad or not comp.elements:
             raise ValueError(f"search: cannot read the formula {formula!r} (unknown element {', '.join(bad) or 'none'})")
+        if any(abs(a - round(a)) > 1e-8 for a in comp.values()):
+            raise ValueError(f"search: {formula!r} has fractional amounts: give whole numbers of atoms (Li2O, not Li0.5O)")
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
             raise ValueError(f"search: the budget for {formula} must be an integer >= 1, got {n!r}")
         out[comp.reduced_formula] = out.get(comp.reduced_formula, 0) + int(n)
@@ -87,7 +89,7 @@ def random_search(formula: str, n: int, seed: int = 0, max_atoms: int = 40) -> t
             try:
                 crystal.from_random(3, group, symbols, list(counts), conventional=False, random_state=rng)
             except Exception as err:  # PyXtal raises its own kinds when a group cannot be filled
-                errors.append(f"{group}: {type(err).__name__}")
+                errors.append(f"{group}: {type(err).__name__}: {str(err)[:80]}".rstrip(": "))
                 continue
             if not crystal.valid:
                 errors.append(f"{group}: no valid placement")
@@ -100,6 +102,6 @@ def random_search(formula: str, n: int, seed: int = 0, max_atoms: int = 40) -> t
             s = _prescale(s)
             cands.append(Candidate(s, "search", label, {"space_group": group, "seed": seed, "trial": k, "z": z}))
             break
-        else:
+        if not cands or cands[-1].meta["trial"] != k:  # every trial is a row: a structure or a failure
             failures.append(SearchFailure(comp.reduced_formula, label, "PyXtal found no structure: " + "; ".join(errors)).as_dict())
     return cands, failures

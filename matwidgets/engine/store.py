@@ -73,11 +73,11 @@ class ResultStore:
 
         self.path = Path(path) if path is not None else cache_dir() / "results.sqlite"
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        # isolation_level=None: transactions are ours (BEGIN IMMEDIATE in put_many); the
-        # timeout waits for another process's write instead of failing with "database is locked"
+        self.timeout = timeout
+        # reads go through this connection (autocommit, no transaction state to share between
+        # threads); every write opens its own (put_many)
         self.db = sqlite3.connect(str(self.path), timeout=timeout, isolation_level=None, check_same_thread=False)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a crash loses at most the last commits, never consistency
+        self.db.execute("PRAGMA journal_mode=WAL")  # persistent in the file: every connection uses it
         self.db.execute(_SCHEMA)
 
     @property
@@ -102,19 +102,37 @@ class ResultStore:
         return out
 
     def put_many(self, results: list[tuple]) -> None:
-        """Write (key, status, structure, energy, error, meta[, stage]) rows in one transaction."""
+        """Write (key, status, structure, energy, error, meta[, stage]) rows in one transaction.
+
+        Each call writes through its own short-lived connection: threads sharing this store
+        (a widget's main run, its search and its add) never share a transaction."""
+        if not results:
+            return
         rows = []
         for row in results:
             key, status, structure, energy, error, meta = row[:6]
             stage = row[6] if len(row) > 6 else (meta or {}).get("stage")
             rows.append((key, status, None if energy is None else float(energy), _encode(structure), error, stage, json.dumps(meta or {})))
-        self.db.execute("BEGIN IMMEDIATE")
+        db = self._connect()
         try:
-            self.db.executemany("INSERT OR REPLACE INTO results (key, status, energy, structure, error, stage, meta) VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.executemany("INSERT OR REPLACE INTO results (key, status, energy, structure, error, stage, meta) VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+        finally:
+            db.close()
+
+    def _connect(self):
+        import sqlite3
+
+        # isolation_level=None: the transaction is ours (BEGIN IMMEDIATE); the timeout waits for
+        # another process's write instead of failing with "database is locked"
+        db = sqlite3.connect(str(self.path), timeout=self.timeout, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a crash loses at most the last commits, never consistency
+        return db
 
     def __len__(self) -> int:
         return int(self.db.execute("SELECT COUNT(*) FROM results").fetchone()[0])

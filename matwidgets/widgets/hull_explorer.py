@@ -137,9 +137,10 @@ class HullExplorer(HullSearch, W.VBox):
         return self.job
 
     def stop(self) -> None:
-        """Stop computing; finished candidates stay (and are cached)."""
-        if self.job is not None:
-            self.job.cancel()
+        """Stop computing (the main run, a random search and an add); finished candidates stay (and are cached)."""
+        for job in (self.job, self.search_job, self.add_job):
+            if job is not None:
+                job.cancel()
 
     def _set_running(self, running: bool) -> None:
         self.stop_button.disabled = not running
@@ -176,7 +177,7 @@ class HullExplorer(HullSearch, W.VBox):
         return "; ".join(parts)
 
     def _on_done(self, job: Job) -> None:
-        self._set_running(False)
+        self._set_running(self.search_job is not None and not self.search_job.finished)
         if job.status == "error":
             show_error(self.status, self.errors, "computing the hull failed", job.error, job.error_traceback)
             return

@@ -66,6 +66,7 @@ class HullSearch:
                 self.status.value = self._search_line
 
         def done(job: Job) -> None:
+            self._set_running(self.job is not None and not self.job.finished)
             if job.status == "error":
                 show_error(self.status, self.errors, f"random search of {formula} failed", job.error, job.error_traceback)
             elif self._rebuild_error is None:
@@ -77,4 +78,5 @@ class HullSearch:
         self.status.value = self._search_line
         self.search_job = Job(lambda: iter_hull(elements, model, candidates=[], search={formula: n}, seed=seed, **kw), got, done,
                               rate=4).start()
+        self._set_running(True)  # Stop reaches the search too
         return self.search_job

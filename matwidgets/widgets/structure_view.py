@@ -94,7 +94,11 @@ class StructureView(DisplayOptions, anywidget.AnyWidget):
         bi, bj, bs = adapters.bonds(batch)
         self._batch = batch
         self._color_args = None
+        # frames pushed for the previous structure belong to it: measurements and the next
+        # flush must not read them
+        self.last_frame, self._pending = None, None
         with self.hold_sync():
+            self.selected_images = []
             self.numbers = adapters.i32(numbers)
             self.positions = adapters.f32(batch.positions.numpy())
             self.cell = adapters.f32(batch.cell[0].numpy())

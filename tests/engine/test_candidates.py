@@ -117,3 +117,20 @@ def test_chgnet_keeps_the_generated_li2o2_a_peroxide_on_the_hull(tmp_path):
     assert res.e_above_hull(li2o2) < 1e-6
     assert -1.9 < res.formation_energy(li2o2) < -1.4
     assert np.allclose(pair_distances(li2o2.structure, "O"), 1.55, atol=0.06)  # still peroxide pairs after relaxation
+
+
+def test_oxyanions_and_anion_only_cells_follow_pymatgens_guess():
+    """Several anion-forming elements (phosphates, nitrates, sulfates, P2O5): the less
+    electronegative ones may be cations; nonsense stoichiometries stay out."""
+    from pymatgen.core import Composition
+
+    from matwidgets.engine.oxidation import classify
+
+    def sites(formula):
+        return [str(el) for el, n in Composition(formula).items() for _ in range(int(n))]
+
+    for ok in ("Li3PO4", "LiNO3", "Li2SO4", "LiFePO4", "P2O5", "SO3"):
+        assert classify(sites(ok)) is not None, ok
+    for bad in ("PO7", "LiO3", "Li4O"):
+        assert classify(sites(bad)) is None, bad
+    assert classify(["O", "O"]).kind == "covalent"  # an element

@@ -43,23 +43,26 @@ from matwidgets.engine.store import ResultStore
 path, marker = sys.argv[1], Path(sys.argv[2])
 hull.ATOMS_PER_CHUNK = 4
 store = ResultStore(path)
-real = store.db
+connect = store._connect
 chunks = []
 
 class Slow:
-    # the connection, but the third chunk's rows are written one by one, then the process waits to be killed
+    # a write connection, but the third chunk's rows are written one by one, then the process waits to be killed
+    def __init__(self):
+        self.real = connect()
+
     def __getattr__(self, name):
-        return getattr(real, name)
+        return getattr(self.real, name)
 
     def executemany(self, sql, rows):
         chunks.append(1)
         for i, row in enumerate(rows):
-            real.execute(sql, row)
+            self.real.execute(sql, row)
             if len(chunks) == 3 and i == 0:
                 marker.write_text("in the middle of chunk 3")
                 time.sleep(120)
 
-store.db = Slow()
+store._connect = Slow
 for _ in hull.iter_hull(["Na", "Cl"], mw.LennardJones(0.05, 2.3, 6.0), candidates=candidates(), store=store, steps=20, window=None):
     pass
 """
@@ -154,3 +157,20 @@ def test_two_processes_write_the_same_store_at_once(tmp_path):
     keys = [k for (k,) in db.execute("SELECT key FROM results")]
     assert len(keys) == len(set(keys)) == 2 * 20 * 5 + 1  # every row of both, the shared key once
     db.close()
+
+
+def test_threads_sharing_one_store_never_share_a_transaction(tmp_path):
+    """A widget's main run, its search and its add write through the same store from their jobs."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    store = ResultStore(tmp_path / "r.sqlite")
+    s = Structure(Lattice.cubic(3.0), ["Na"], [[0, 0, 0]])
+
+    def write(name):
+        for k in range(100):
+            store.put_many([(f"{name}-{k}", "ok", s, -1.0, None, {}), (f"{name}-{k}b", "ok", s, -1.0, None, {})])
+            assert len(store.get_many([f"{name}-{k}"])) == 1
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(write, ["a", "b", "c", "d"]))  # re-raises any thread's error
+    assert len(store) == 800

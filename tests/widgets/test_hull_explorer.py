@@ -337,3 +337,14 @@ def test_main_run_shows_candidates_per_source(tmp_path):
     assert ex.job.wait(60)
     assert ex.source_counts == {"prototype": 5} and "prototype 5" in ex.sources.value
     assert "Still missing can be" in ex.missing.value
+
+
+def test_stop_reaches_a_random_search(tmp_path):
+    ex = mw.HullExplorer(nacl_pairs(), model=mw.LennardJones(0.05, 2.3, 6.0), store=ResultStore(tmp_path / "r.sqlite"), steps=500)
+    assert ex.job.wait(30)
+    assert ex.stop_button.disabled  # nothing runs
+    job = ex.search("NaCl", n=200)
+    assert not ex.stop_button.disabled and ex.stop_button.button_style == "danger"
+    ex.stop()
+    assert job.wait(120) and job.status == "cancelled"
+    assert ex.stop_button.disabled

@@ -285,3 +285,16 @@ def test_no_images_along_vacuum_axes():
     frac = (np.frombuffer(slab.positions, "<f4").reshape(-1, 3)[s["atom"]] + s["shift"] @ np.frombuffer(slab.cell, "<f4").reshape(3, 3)) \
         @ np.linalg.inv(np.frombuffer(slab.cell, "<f4").reshape(3, 3))
     assert (frac[:, :2] > -1e-3).all() and (frac[:, :2] < 1 + 1e-3).all()
+
+
+def test_a_new_structure_drops_the_old_frames_before_measuring():
+    a = Structure(Lattice.cubic(5.0), ["Na", "Cl"], [[0, 0, 0], [0.3, 0, 0]])
+    b = Structure(Lattice.cubic(5.0), ["Na", "Cl", "Cl"], [[0, 0, 0], [0.2, 0, 0], [0.6, 0, 0]])
+    view = StructureView(a)
+    view.push_frame(np.array([[0.0, 0, 0], [1.73, 0, 0]]))
+    view.selected = [0, 1]
+    assert view.measurements["distance"] == pytest.approx(1.73, abs=1e-5)  # the pushed frame is what is shown
+    view.structure = b  # more atoms than the old frame had
+    assert view.measurements["distance"] == pytest.approx(b.get_distance(0, 1), abs=1e-5)
+    view.selected = [0, 2]
+    assert view.measurements["distance"] == pytest.approx(b.get_distance(0, 2), abs=1e-5)
