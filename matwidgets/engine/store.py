@@ -74,8 +74,8 @@ class ResultStore:
         self.path = Path(path) if path is not None else cache_dir() / "results.sqlite"
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.timeout = timeout
-        # reads go through this connection (autocommit, no transaction state to share between
-        # threads); every write opens its own (put_many)
+        # this connection sets up the file; every read and write opens its own (threads that
+        # share a store then never share a transaction or a read snapshot)
         self.db = sqlite3.connect(str(self.path), timeout=timeout, isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")  # persistent in the file: every connection uses it
         self.db.execute(_SCHEMA)
@@ -92,13 +92,18 @@ class ResultStore:
         """The rows present for ``keys`` (queried in slices below SQLite's variable limit)."""
         out = {}
         keys = list(dict.fromkeys(keys))
-        for k in range(0, len(keys), 500):
-            part = keys[k:k + 500]
-            rows = self.db.execute(f"SELECT key, status, energy, structure, error, stage, meta FROM results WHERE key IN ({','.join('?' * len(part))})",
+        db = self._connect()  # its own connection: a read never sees another thread's open snapshot
+        try:
+            rows = []
+            for k in range(0, len(keys), 500):
+                part = keys[k:k + 500]
+                rows += db.execute(f"SELECT key, status, energy, structure, error, stage, meta FROM results WHERE key IN ({','.join('?' * len(part))})",
                                    part).fetchall()
-            for key, status, energy, structure, error, stage, meta in rows:
-                out[key] = {"status": status, "energy": energy, "structure": _decode(structure) if status == "ok" else None,
-                            "error": error, "stage": stage, "meta": json.loads(meta or "{}")}
+        finally:
+            db.close()
+        for key, status, energy, structure, error, stage, meta in rows:
+            out[key] = {"status": status, "energy": energy, "structure": _decode(structure) if status == "ok" else None,
+                        "error": error, "stage": stage, "meta": json.loads(meta or "{}")}
         return out
 
     def put_many(self, results: list[tuple]) -> None:
@@ -135,7 +140,11 @@ class ResultStore:
         return db
 
     def __len__(self) -> int:
-        return int(self.db.execute("SELECT COUNT(*) FROM results").fetchone()[0])
+        db = self._connect()
+        try:
+            return int(db.execute("SELECT COUNT(*) FROM results").fetchone()[0])
+        finally:
+            db.close()
 
     def close(self) -> None:
         self.db.close()

@@ -94,8 +94,10 @@ class HullExplorer(HullSearch, W.VBox):
                           layout=W.Layout(flex_flow="row wrap", align_items="center"))
         search_row = W.HBox([self.search_formula, self.search_n, self.search_button, self.sources],
                             layout=W.Layout(flex_flow="row wrap", align_items="center"))
-        super().__init__([controls, search_row, self.status, W.HBox([plot, side], layout=W.Layout(width="100%")), self.table,
-                          self.missing, self.errors])
+        # the search row below the plot, beside the legend of what can be missing (above it, its late
+        # render left the figure at its first width)
+        super().__init__([controls, self.status, W.HBox([plot, side], layout=W.Layout(width="100%")), self.table,
+                          search_row, self.missing, self.errors])
         self._set_running(False)
         if autostart:
             self.start()

@@ -35,7 +35,15 @@ def test_click_hull_point_selects_entry(open_notebook):
     assert not [t for _, t in nb.console if "NaN" in t], nb.console
 
     # the lowest stable point is Li2O, with a 32 meV/atom polymorph drawn just under it
-    boxes = [stable.nth(k).bounding_box() for k in range(3)]
+    # the controls above the plot (search row, counts) render on their own: click once the layout is still
+
+    boxes = None
+    for _ in range(20):
+        page.wait_for_timeout(250)
+        now = [stable.nth(k).bounding_box() for k in range(3)]
+        if now == boxes:
+            break
+        boxes = now
     k = max(range(3), key=lambda i: boxes[i]["y"])
     b = boxes[k]
     page.mouse.click(b["x"] + b["width"] / 2, b["y"] + b["height"] / 2)
