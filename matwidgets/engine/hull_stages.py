@@ -22,7 +22,7 @@ a consumer replaces the provisional entry by the refined one (``merge_progress``
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from matwidgets.engine.atoms import AtomsBatch
 
@@ -105,22 +105,18 @@ def iter_staged(todo, model, fmax: float, steps: int, store, done: int, total: i
     short, relaxed, k = [], [], 0
     for chunk in H._chunks(open_items, H.ATOMS_PER_CHUNK):
         results = yield from H._relax_items(chunk, model, fmax, screen_steps, store, done, total, SHORT, k, len(open_items))
-        entries, failures, final_rows = [], [], []
-        for (cand, key), res in zip(chunk, results):
-            if isinstance(res, Exception):
-                failures.append(H._fail(cand, key, res, SHORT, store))
-                continue
-            structure, energy, converged = res
-            if converged:  # final already
-                entries.append(H._entry(structure, energy, cand, key, True, RELAXED))
-                relaxed.append(entries[-1])
-                final_rows.append((key, "ok", structure, energy, None, {"converged": True, "stage": RELAXED}))
-            else:
+        failures = [H._fail(cand, key, res, SHORT, store) for (cand, key), res in zip(chunk, results) if isinstance(res, Exception)]
+        ok = [(item, res) for item, res in zip(chunk, results) if not isinstance(res, Exception)]
+        # converged within the short relaxation: final already, stored as relaxed
+        final, _ = H._store_results([item for item, res in ok if res[2]], [res for _, res in ok if res[2]], store)
+        relaxed += final
+        entries = list(final)
+        for (cand, key), (structure, energy, converged) in ok:
+            if not converged:
                 e = H._entry(structure, energy, cand, key, False, SHORT)
                 entries.append(e)
                 short.append((cand, key, e))
-        store.put_many(final_rows)
-        done += len(failures) + len(final_rows)
+        done += len(failures) + len(final)
         k += len(chunk)
         yield HullProgress(done, total, entries, failures, stage=SHORT, stage_done=k, stage_total=len(open_items))
     # 3. full relaxation within the window of the provisional hull
@@ -134,7 +130,7 @@ def iter_staged(todo, model, fmax: float, steps: int, store, done: int, total: i
     yield HullProgress(done, total, out, [], stage=RELAXED, stage_done=0, stage_total=len(refine))
     k = 0
     # the elemental references first: once they are final, the hull's frame is (a complete first hull)
-    starts = [(_restart(cand, e.structure), key) for cand, key, e in refine]
+    starts = [(replace(cand, structure=e.structure), key) for cand, key, e in refine]  # from where the short run left it
     unary = [x for x in starts if len(x[0].structure.composition.elements) == 1]
     rest = [x for x in starts if len(x[0].structure.composition.elements) > 1]
     for chunk in [*H._chunks(unary, H.ATOMS_PER_CHUNK), *H._chunks(rest, H.ATOMS_PER_CHUNK)]:
@@ -143,13 +139,6 @@ def iter_staged(todo, model, fmax: float, steps: int, store, done: int, total: i
         done += len(chunk)
         k += len(chunk)
         yield HullProgress(done, total, entries, failures, stage=RELAXED, stage_done=k, stage_total=len(refine))
-
-
-def _restart(cand, structure):
-    """The candidate, moved to where its short relaxation left it (same source and label)."""
-    from dataclasses import replace
-
-    return replace(cand, structure=structure)
 
 
 def _single_points(chunk, model) -> list:
