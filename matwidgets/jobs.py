@@ -25,6 +25,8 @@ import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from matwidgets.engine.threads import release_idle_team
+
 _ids = itertools.count(1)
 _live: weakref.WeakSet[Job] = weakref.WeakSet()  # jobs whose worker thread may still run
 _live_lock = threading.Lock()
@@ -64,6 +66,8 @@ class Job:
     # ---- control (call from the kernel thread) ----------------------------------------
     def start(self) -> Job:
         self.status = "running"
+        # the calling thread's idle OpenMP team would throttle the worker's (engine/threads.py)
+        release_idle_team()
         self._thread = threading.Thread(target=self._work, name=f"matwidgets-job-{self.id}", daemon=True)
         with _live_lock:
             _live.add(self)

@@ -145,3 +145,47 @@ def threads_for(n_atoms: int) -> Iterator[ThreadShare]:
 def active_shares() -> list[int]:
     """Threads granted to each active loop (for tests and diagnostics)."""
     return [s.threads for s in list(_shares.values())]
+
+
+# ---- idle OpenMP teams ------------------------------------------------------------------
+# libgomp (torch's OpenMP on Linux) lets the threads of a team spin between parallel
+# regions, which a step of a few hundred small kernels needs; but when it manages more
+# threads than there are CPUs it cuts the spinning to almost none. A kernel's main thread
+# keeps the team of its last torch call alive, so a widget job's worker thread, with its
+# own team, is throttled: measured here, 64-atom Si CHGNet MD ran at 19.2 steps/s in the
+# main thread and 9.9 in a worker started after it (20.0 with the main team released).
+# ``omp_pause_resource_all(omp_pause_soft)`` (OpenMP 5.0) releases the calling thread's
+# idle team; its next parallel region starts a new one.
+OMP_PAUSE_SOFT = 1
+_omp_pause = None  # the C function once found, False where there is none
+
+
+def _find_omp_pause():
+    import ctypes
+    import glob
+    import re
+
+    runtime = re.compile(r"^lib[gi]?omp\b.*\.so")  # libgomp, libomp, libiomp5
+    libs = sorted(glob.glob(os.path.join(os.path.dirname(torch.__file__), "lib", "lib*omp*.so*")))
+    try:  # or whichever OpenMP runtime this process loaded (Linux)
+        with open("/proc/self/maps") as fh:
+            libs += sorted({line.split()[-1] for line in fh if line.strip().endswith(".so") or ".so." in line})
+    except OSError:
+        pass
+    libs = [p for p in libs if runtime.match(os.path.basename(p))]
+    for path in libs:
+        try:
+            return ctypes.CDLL(path).omp_pause_resource_all
+        except (OSError, AttributeError):
+            continue
+    return False
+
+
+def release_idle_team() -> bool:
+    """Release the calling thread's idle OpenMP threads, before work starts in another
+    thread (``Job.start`` calls it on the kernel thread). Returns whether it did; a no-op
+    where torch does not use OpenMP or the runtime lacks ``omp_pause_resource_all``."""
+    global _omp_pause
+    if _omp_pause is None:
+        _omp_pause = _find_omp_pause() if "OpenMP" in torch.__config__.parallel_info() else False
+    return bool(_omp_pause) and _omp_pause(OMP_PAUSE_SOFT) == 0

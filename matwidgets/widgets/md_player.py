@@ -9,8 +9,6 @@ from typing import Any
 
 import ipywidgets as W
 import numpy as np
-import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 from matwidgets.engine.dynamics import MDControl, MDFrame, run_md
 from matwidgets.jobs import Job
@@ -18,6 +16,7 @@ from matwidgets.widgets.adapters import as_batch
 from matwidgets.widgets.feedback import guarded
 from matwidgets.widgets.history import History
 from matwidgets.widgets.structure_view import StructureView
+from matwidgets.widgets.trace_plot import TracePlot
 
 RATE_WINDOW = 5.0  # s of recent progress that steps/s is measured over
 TRACES = ["E_pot", "E_kin", "E_tot", "T", "P", "T target"]  # energies: change from the first frame, meV/atom
@@ -32,20 +31,19 @@ class MDPlayer(W.VBox):
     >>> player.frames           # MDFrames so far (kept when stopped)
 
     A long run keeps at most ``max_frames`` frames, evenly thinned over the run (and
-    always the latest); the plots keep at most ``max_points`` points per trace and are
-    redrawn at most ``plot_rate`` times a second, so an update costs the same at
-    step 10 and at step 10^6.
+    always the latest); the plots (a TracePlot) keep at most ``max_points`` points per
+    trace, evenly thinned too, and receive only the points that are new, at most
+    ``plot_rate`` times a second, so an update costs the same at step 10 and at step 10^6.
     """
 
-    max_points = 500  # plotted points per trace
-    plot_rate = 5.0  # figure updates per second at most
+    plot_rate = 5.0  # plot updates per second at most
 
     def __init__(self, structure: Any, model: Any = None, ensemble: str = "nvt", temperature: float = 300.0,
-                 timestep: float = 1.0, steps: int = 1000, every: int = 5, seed: int | None = None, max_frames: int = 2000):
+                 timestep: float = 1.0, steps: int = 1000, every: int = 5, seed: int | None = None, max_frames: int = 2000,
+                 max_points: int = 500):
         self._batch = as_batch(structure)
         self.model = model
         self._history = History(max_frames)
-        self._points = History(self.max_points)  # [time, *TRACES] rows
         self._plotted_at = 0.0
         self._e0: MDFrame | None = None
         self._clock = time.monotonic  # for steps/s and time left (tests replace it)
@@ -73,16 +71,11 @@ class MDPlayer(W.VBox):
 
         # energies as changes from the first frame: absolute eV/atom values share one axis
         # and every line looks flat; meV/atom changes show drift and exchange
-        titles = ("ΔE from start (meV/atom)", "T (K)", "P (GPa)")
-        self.figure = go.FigureWidget(make_subplots(rows=1, cols=3, subplot_titles=titles, horizontal_spacing=0.08))
-        for name, col in zip(TRACES, [1, 1, 1, 2, 3, 2]):
-            line = dict(dash="dash", color="#888", width=1.5) if name == "T target" else {}
-            self.figure.add_scatter(x=[], y=[], mode="lines", name=name, line=line, row=1, col=col)
-        # the legend sits above the subplot titles, clear of the axis titles below the plots
-        self.figure.update_layout(height=300, margin=dict(l=50, r=10, t=75, b=45),
-                                  legend=dict(orientation="h", x=0, xanchor="left", y=1.2, yanchor="bottom"))
-        self.figure.update_xaxes(title_text="time (fs)")
-        self.plots = W.Box([self.figure], layout=W.Layout(display="none"))  # no empty axes before the first frame
+        panels = [{"title": "ΔE from start (meV/atom)", "traces": TRACES[:3]}, {"title": "T (K)", "traces": ["T", "T target"]},
+                  {"title": "P (GPa)", "traces": ["P"]}]
+        self.plot = TracePlot(TRACES, panels, max_points=max_points, x_label="time (fs)",
+                              styles={"T target": {"dash": True, "color": "#888"}}, hidden=["T target"] if ensemble == "nve" else [])
+        self.plots = W.Box([self.plot], layout=W.Layout(display="none", width="100%"))  # no empty axes before the first frame
 
         self.temperature.observe(self._on_temperature, "value")
         def ui(what, action):
@@ -105,6 +98,10 @@ class MDPlayer(W.VBox):
     @property
     def max_frames(self) -> int:
         return self._history.max_len
+
+    @property
+    def max_points(self) -> int:
+        return self.plot.max_points
 
     # ---- actions --------------------------------------------------------------------------
     def start(self) -> Job:
@@ -181,7 +178,7 @@ class MDPlayer(W.VBox):
             self.plots.layout.display = None
         self._history.extend(frames)
         n, f0, target = len(frames[-1].positions), self._e0, self.control.temperature
-        self._points.extend((f.time, 1000 * (f.energy - f0.energy) / n, 1000 * (f.kinetic_energy - f0.kinetic_energy) / n,
+        self.plot.extend((f.time, 1000 * (f.energy - f0.energy) / n, 1000 * (f.kinetic_energy - f0.kinetic_energy) / n,
                              1000 * (_conserved(f) - _conserved(f0)) / n, f.temperature, np.nan if f.pressure is None else f.pressure, target)
                             for f in frames)
         last = frames[-1]
@@ -208,7 +205,8 @@ class MDPlayer(W.VBox):
         if job is not self.job:
             return
         self.view.flush()
-        self._plot()
+        self._plotted_at = time.monotonic()
+        self.plot.sync_state()  # the whole run, for views rendered later and saved pages
         if job.status == "error":
             self.status.value = f"<b style='color:#b00'>stopped: {job.error}</b> ({len(self.frames)} frames kept)"
             self.errors.append_stderr(job.error_traceback)
@@ -222,21 +220,17 @@ class MDPlayer(W.VBox):
         self._sync_buttons()
 
     def _plot(self) -> None:
-        """Redraw the traces from the bounded point history (float32 binary buffers)."""
+        """Send the points that are new since the last update."""
         self._plotted_at = time.monotonic()
-        rows = np.asarray(self._points.items, dtype=np.float32).reshape(-1, 1 + len(TRACES))
-        with self.figure.batch_update():
-            for k, trace in enumerate(self.figure.data):
-                trace.x, trace.y = rows[:, 0], rows[:, 1 + k]
+        self.plot.flush()
 
     def _clear(self) -> None:
         self._progress.clear()
         self._e0: MDFrame | None = None  # the first frame: energies are plotted as changes from it
         self.plots.layout.display = "none"
-        self.figure.data[-1].visible = self.ensemble.value != "nve"  # no thermostat, no target
+        self.plot.hidden = ["T target"] if self.ensemble.value == "nve" else []  # no thermostat, no target
         self._history.clear()
-        self._points = History(self.max_points)
-        self._plot()
+        self.plot.clear()
 
     def _sync_buttons(self) -> None:
         running = self.job is not None and self.job.running
@@ -250,8 +244,7 @@ class MDPlayer(W.VBox):
     def trace(self, name: str) -> np.ndarray:
         """The plotted values of one trace: "E_pot", "E_kin", "E_tot" (change from the first
         frame, meV/atom), "T" (K), "P" (GPa) or "T target" (K)."""
-        names = [t.name for t in self.figure.data]
-        return np.asarray(self.figure.data[names.index(name)].y, dtype=float)
+        return self.plot.values(name)
 
 
 def _conserved(frame: MDFrame) -> float:

@@ -137,3 +137,29 @@ def test_many_loops_never_exceed_the_budget(monkeypatch):
     for m in managers:
         m.__exit__(None, None, None)
     assert threads.active_shares() == []
+
+
+def test_release_idle_team_ends_the_calling_threads_openmp_workers():
+    """The kernel thread's idle OpenMP team is released before a job's worker starts (it
+    would throttle the worker's team): its threads end, and torch starts a new team later."""
+    import os
+
+    import pytest
+
+    from matwidgets.engine.threads import release_idle_team
+
+    if "OpenMP" not in torch.__config__.parallel_info() or not os.path.isdir("/proc/self/task"):
+        pytest.skip("needs torch's OpenMP backend on Linux")
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        a = torch.rand(512, 512)
+        (a @ a).sum()
+        torch.rand(1 << 20).exp_()  # an element-wise kernel: an OpenMP parallel region of 2
+        n_team = len(os.listdir("/proc/self/task"))
+        assert release_idle_team()
+        n_after = len(os.listdir("/proc/self/task"))
+        assert n_after <= n_team - 1, (n_team, n_after)
+        torch.rand(1 << 20).exp_()  # works after, with a new team
+    finally:
+        torch.set_num_threads(before)

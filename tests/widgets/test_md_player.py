@@ -49,17 +49,14 @@ def test_plots_energy_changes_target_and_no_empty_axes():
         expected = [1000 * (getattr(f, attr) - getattr(frames[0], attr)) / n for f in frames]  # meV/atom from frame 0
         np.testing.assert_allclose(player.trace(name), expected, atol=1e-3)
     assert player.trace("E_kin")[-1] != 0  # the thermostat heats: the lines are not flat
-    target = player.figure.data[-1]
-    assert target.name == "T target" and target.line.dash == "dash" and target.visible is not False
+    assert player.plot.styles["T target"] == {"dash": True, "color": "#888"} and "T target" not in player.plot.hidden
     np.testing.assert_allclose(player.trace("T target"), 30)
-    assert "meV/atom" in player.figure.layout.annotations[0].text
-    # the legend sits above the subplots (and their titles), not over the axis titles below them
-    legend = player.figure.layout.legend
-    assert legend.yanchor == "bottom" and legend.y > max(a.y for a in player.figure.layout.annotations)
-    assert player.figure.layout.xaxis.title.text == "time (fs)"
+    assert "meV/atom" in player.plot.panels[0]["title"] and player.plot.panels[0]["traces"] == ["E_pot", "E_kin", "E_tot"]
+    assert player.plot.x_label == "time (fs)"
     nve = mw.MDPlayer(argon(), model=lj, ensemble="nve", steps=5)
+    assert nve.plot.hidden == ["T target"]  # no thermostat, no target line
     nve.start().wait(60)
-    assert nve.figure.data[-1].visible is False  # no thermostat, no target line
+    assert nve.plot.hidden == ["T target"]
 
 
 def test_stop_keeps_frames_and_live_temperature():
@@ -91,32 +88,21 @@ def test_exploding_run_reports_error_and_keeps_frames():
     assert len(player.frames) >= 1
 
 
-def payload_bytes(value) -> int:
-    """Bytes a plotly update message carries: arrays count their buffers, lists 8 B per number."""
-    if isinstance(value, np.ndarray):
-        return value.nbytes if value.dtype.kind in "fiu" else 8 * value.size
-    if isinstance(value, dict):
-        return sum(payload_bytes(v) for v in value.values())
-    if isinstance(value, (list, tuple)):
-        return sum(payload_bytes(v) for v in value)
-    return 8
-
-
 def test_long_run_keeps_history_and_updates_bounded(monkeypatch):
     lj = mw.load_model("lj", epsilon=0.0104, sigma=3.4, cutoff=8.0)
     steps, max_frames = 3000, 64
-    player = mw.MDPlayer(argon(), model=lj, ensemble="nvt", temperature=40, timestep=5, steps=steps, every=1, seed=3, max_frames=max_frames)
-    player.max_points = 40
-    player.plot_rate = 1e9  # redraw at every delivery: the worst case
-    view_bytes, plot_bytes, kept = [], [], []
+    player = mw.MDPlayer(argon(), model=lj, ensemble="nvt", temperature=40, timestep=5, steps=steps, every=1, seed=3,
+                         max_frames=max_frames, max_points=40)
+    player.plot_rate = 1e9  # an update at every delivery: the worst case
+    view_bytes, plot_rows, plot_bytes, kept = [], [], [], []
     monkeypatch.setattr(player.view, "send", lambda content, buffers=None: view_bytes.append(sum(len(b) for b in buffers or [])))
-    send_update = player.figure._send_update_msg
 
-    def record_update(restyle_data, relayout_data, trace_indexes=None, **kw):
-        plot_bytes.append(payload_bytes(restyle_data))
-        return send_update(restyle_data, relayout_data, trace_indexes, **kw)
+    def record_plot(content, buffers=None):
+        if content["type"] == "extend":
+            plot_rows.append(content["n"])
+            plot_bytes.append(sum(len(b) for b in buffers))
 
-    monkeypatch.setattr(player.figure, "_send_update_msg", record_update)
+    monkeypatch.setattr(player.plot, "send", record_plot)
     on_frames = player._on_frames
 
     def counting(job, frames):
@@ -135,8 +121,14 @@ def test_long_run_keeps_history_and_updates_bounded(monkeypatch):
     # every update costs the same, however long the run: one frame to the view, bounded traces
     frame_bytes = 4 * 3 * 4 + 9 * 4
     assert max(view_bytes) <= frame_bytes
-    assert max(plot_bytes) <= len(mw.widgets.md_player.TRACES) * 2 * player.max_points * 4
-    assert len(plot_bytes) >= 10
+    # the plots get each point once, when it is new: O(n) over the run, not O(n^2)
+    row = (1 + len(mw.widgets.md_player.TRACES)) * 4
+    assert len(plot_rows) >= 10 and sum(plot_rows) == steps + 1 and sum(plot_bytes) == (steps + 1) * row
+    assert max(plot_rows) < 0.1 * steps
+    # and keep a bounded, evenly thinned set spanning the run
+    t = player.plot.values("x")
+    assert t[0] == 0 and t[-1] == steps * 5 and len(t) <= 40
+    assert np.ptp(np.diff(t[:-1])) == 0
     # the saved trajectory holds the kept frames
     assert len(player.frames) <= max_frames
 
