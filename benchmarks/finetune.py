@@ -175,7 +175,7 @@ def main() -> None:
     p.add_argument("--inner-lr", type=float, default=1e-2)
     p.add_argument("--model", default="chgnet")
     p.add_argument("--formulas", type=int, default=24)
-    p.add_argument("--max-atoms", type=int, default=8)
+    p.add_argument("--max-atoms", type=int, default=5, help="prototype sites searched (the shipped bundle: 5)")
     p.add_argument("--folds", type=int, default=3)
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--lr", type=float, default=1e-3)
