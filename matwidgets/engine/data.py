@@ -340,7 +340,7 @@ def experimental_compounds(formulas: Sequence[str] | None = None) -> list[dict]:
 
 
 def experimental_formation_enthalpies(model=None, formulas: Sequence[str] | None = None, max_atoms: int | None = None,
-                                      store=None) -> Dataset:
+                                      store=None, progress: bool = False) -> Dataset:
     """Experimental formation enthalpies (eV/atom) paired with the lowest-energy structure that
     the hull machinery finds for each composition with ``model``.
 
@@ -360,14 +360,15 @@ def experimental_formation_enthalpies(model=None, formulas: Sequence[str] | None
     when they were relaxed with this very model (same model_id), cover ``formulas`` and were
     searched with the same ``max_atoms`` (or ``max_atoms`` is None), they are read from there,
     and ``dataset.references`` holds the model's relaxed elemental references (eV/atom);
-    otherwise ``references`` is None.
+    otherwise ``references`` is None. ``progress=True``: a bar of relaxed candidates.
     """
     from pymatgen.core import Composition
 
     from matwidgets.engine.candidates import prototype_candidates
     from matwidgets.engine.hull import iter_hull
-    from matwidgets.engine.hull_stages import collect
+    from matwidgets.engine.hull_stages import merge_progress
     from matwidgets.engine.models import load_model
+    from matwidgets.engine.progress import progress_bar
 
     model = load_model() if model is None else load_model(model) if isinstance(model, str) else model
     rows = experimental_compounds(formulas)
@@ -376,23 +377,43 @@ def experimental_formation_enthalpies(model=None, formulas: Sequence[str] | None
         return bundled
     max_atoms = DEFAULT_MAX_ATOMS if max_atoms is None else max_atoms
     structures, enthalpy, uncertainty, provenance, skipped = [], [], [], [], []
+    todo, by_formula = [], {}  # rows with candidates; {reduced formula: its candidates}
     for row in rows:
         comp = Composition(row["formula"])
         elements = [el.symbol for el in comp.elements]
         if len(elements) < 2:
             skipped.append((row["formula"], "an element"))
             continue
-        cands = [c for c in prototype_candidates(elements, max_atoms)
-                 if c.structure.composition.reduced_composition.almost_equals(comp.reduced_composition)]
-        if not cands:
+        formula = comp.reduced_formula
+        if formula not in by_formula:
+            by_formula[formula] = [c for c in prototype_candidates(elements, max_atoms)
+                                   if c.structure.composition.reduced_composition.almost_equals(comp.reduced_composition)]
+        if not by_formula[formula]:
             skipped.append((row["formula"], f"no prototype of this composition with <= {max_atoms} sites"))
             continue
-        # every polymorph fully relaxed: there is no hull to screen against, only the lowest is wanted
-        entries, _ = collect(iter_hull(elements, model, candidates=cands, store=store, window=None))
-        if not entries:
+        todo.append(row)
+    # every polymorph fully relaxed (there is no hull to screen against, only the lowest is
+    # wanted), all compositions in one run: iter_hull batches ~256 atoms per relaxation, where
+    # one composition's few small cells alone leave each optimiser step mostly overhead
+    cands = [c for f in dict.fromkeys(Composition(r["formula"]).reduced_formula for r in todo) for c in by_formula[f]]
+    lowest: dict = {}
+    if cands:
+        with progress_bar(progress, len(cands), "polymorphs", unit="cand") as bar:
+            found: dict = {}
+            for step in iter_hull(sorted({el.symbol for c in cands for el in c.structure.composition.elements}), model,
+                                  candidates=cands, store=store, window=None):
+                merge_progress(found, [], step)
+                bar.update(step.done - bar.n)
+        for e in found.values():
+            f = e.composition.reduced_formula
+            if f not in lowest or e.energy_per_atom < lowest[f].energy_per_atom:
+                lowest[f] = e
+    for row in todo:
+        comp = Composition(row["formula"])
+        best = lowest.get(comp.reduced_formula)
+        if best is None:
             skipped.append((row["formula"], "every relaxation failed"))
             continue
-        best = min(entries, key=lambda e: e.energy_per_atom)
         n_fu = comp.num_atoms
         structures.append(best.structure)
         enthalpy.append(row["exp energy"] / n_fu)
@@ -400,7 +421,7 @@ def experimental_formation_enthalpies(model=None, formulas: Sequence[str] | None
         uncertainty.append(unc / n_fu if isinstance(unc, (int, float)) and np.isfinite(unc) else -1.0)  # -1: not given
         provenance.append({"formula": row["formula"], "mpid": row.get("mpid"), "prototype": best.data.get("label"),
                            "source": best.data.get("source"), "model_id": model.model_id, "max_atoms": max_atoms,
-                           "energy_per_atom": best.energy_per_atom, "n_candidates": len(cands),
+                           "energy_per_atom": best.energy_per_atom, "n_candidates": len(by_formula[comp.reduced_formula]),
                            "reference": "pymatgen/analysis/compatibility/exp_compounds.json.gz"})
     if not structures:
         raise ValueError(f"no structure found for any of {len(rows)} compounds: {skipped[:5]}")

@@ -72,7 +72,7 @@ def adapt(model: Potential | str, support: Dataset, steps: int = 10, lr: float =
           energy_weight: float = 1.0, force_weight: float = 1.0, stress_weight: float = 0.0) -> Potential:
     """A copy of ``model`` after ``steps`` full-batch SGD steps (learning rate ``lr``) on ``support``.
 
-    ``freeze`` as in ``finetune`` ("backbone" trains the readout and atom references);
+    ``freeze`` as in ``finetune`` ("backbone" trains the readout only: no reference refit here);
     ``target`` "energy" or "formation_energy" (then ``references`` {el: eV/atom}, else the
     model's own relaxed elemental references)."""
     base = _as_model(model)
