@@ -264,7 +264,7 @@ NOTEBOOKS: dict[str, list[tuple[str, str]]] = {
                  "formulas = [\"Ag2O\", \"AgO\", \"Ag2S\", \"AgCl\", \"AlCl3\", \"AgF\", \"AlF3\", \"BaF2\", \"AlN\", \"BN\"]\n"
                  "# each compound gets the lowest-energy prototype of its composition, relaxed with the model; these ten\n"
                  "# ship with matwidgets (relaxed with this very CHGNet), other formulas are relaxed on demand and cached\n"
-                 "data = mw.datasets.experimental_formation_enthalpies(model, formulas=formulas, max_atoms=4)\n"
+                 "data = mw.datasets.experimental_formation_enthalpies(model, formulas=formulas, max_atoms=5)\n"
                  "data, data.summary()[\"families\"]"),
         ("code", "import pandas as pd\n\n"
                  "pd.DataFrame([{**p, \"ΔH_f exp (eV/atom)\": h} for p, h in zip(data.provenance, data.labels[\"formation_enthalpy\"])])"

@@ -339,63 +339,89 @@ def experimental_compounds(formulas: Sequence[str] | None = None) -> list[dict]:
     return rows
 
 
-def experimental_formation_enthalpies(model=None, formulas: Sequence[str] | None = None, max_atoms: int = 20,
-                                      store=None) -> Dataset:
+def experimental_formation_enthalpies(model=None, formulas: Sequence[str] | None = None, max_atoms: int | None = None,
+                                      store=None, progress: bool = False) -> Dataset:
     """Experimental formation enthalpies (eV/atom) paired with the lowest-energy structure that
     the hull machinery finds for each composition with ``model``.
 
     For each compound, pymatgen's AFLOW prototypes of exactly that reduced composition (at most
-    ``max_atoms`` sites) are relaxed with ``model`` through ``iter_hull`` (so relaxations are
-    cached in the ResultStore and shared with hulls) and the lowest energy per atom is kept.
-    Compounds with no matching prototype, or whose relaxations all fail, are left out and listed
-    in ``dataset.skipped``. ``dataset.provenance[i]``: formula, mpid (of the experimental row),
-    prototype label, model_id, relaxed energy per atom. Labels: formation_enthalpy and
-    uncertainty (eV/atom; -1 where the file gives none).
+    ``max_atoms`` sites; None: the bundle's limit when read from it, else 20) are relaxed with
+    ``model`` through ``iter_hull`` (so relaxations are cached in the ResultStore and shared
+    with hulls) and the lowest energy per atom is kept. Every polymorph is relaxed fully: the
+    energy after a short relaxation ranks them too poorly to screen (measured, AgF with 62
+    prototypes: the lowest relaxed one was 56th after 15 FIRE steps, 0.22 eV/atom above the
+    lowest there). Compounds with no matching prototype, or whose relaxations all fail, are
+    left out and listed in ``dataset.skipped``. ``dataset.provenance[i]``: formula, mpid (of
+    the experimental row), prototype label, model_id, max_atoms, relaxed energy per atom.
+    Labels: formation_enthalpy and uncertainty (eV/atom; -1 where the file gives none).
     Computed on demand: ask for ``formulas`` to keep it short (the full set means relaxing
     thousands of prototypes). The compounds of the benchmark and tutorial ship in
     matwidgets/data/exp_enthalpy_structures.json.gz (written by ``write_enthalpy_bundle``):
-    when they were relaxed with this very model (same model_id) and cover ``formulas``, they
-    are read from there, and ``dataset.references`` holds the model's relaxed elemental
-    references (eV/atom); otherwise ``references`` is None.
+    when they were relaxed with this very model (same model_id), cover ``formulas`` and were
+    searched with the same ``max_atoms`` (or ``max_atoms`` is None), they are read from there,
+    and ``dataset.references`` holds the model's relaxed elemental references (eV/atom);
+    otherwise ``references`` is None. ``progress=True``: a bar of relaxed candidates.
     """
     from pymatgen.core import Composition
 
     from matwidgets.engine.candidates import prototype_candidates
     from matwidgets.engine.hull import iter_hull
-    from matwidgets.engine.hull_stages import collect
+    from matwidgets.engine.hull_stages import merge_progress
     from matwidgets.engine.models import load_model
+    from matwidgets.engine.progress import progress_bar
 
     model = load_model() if model is None else load_model(model) if isinstance(model, str) else model
     rows = experimental_compounds(formulas)
-    bundled = _bundled_enthalpies(model, rows) if formulas is not None else None
+    bundled = _bundled_enthalpies(model, rows, max_atoms) if formulas is not None else None
     if bundled is not None:
         return bundled
+    max_atoms = DEFAULT_MAX_ATOMS if max_atoms is None else max_atoms
     structures, enthalpy, uncertainty, provenance, skipped = [], [], [], [], []
+    todo, by_formula = [], {}  # rows with candidates; {reduced formula: its candidates}
     for row in rows:
         comp = Composition(row["formula"])
         elements = [el.symbol for el in comp.elements]
         if len(elements) < 2:
             skipped.append((row["formula"], "an element"))
             continue
-        cands = [c for c in prototype_candidates(elements, max_atoms)
-                 if c.structure.composition.reduced_composition.almost_equals(comp.reduced_composition)]
-        if not cands:
+        formula = comp.reduced_formula
+        if formula not in by_formula:
+            by_formula[formula] = [c for c in prototype_candidates(elements, max_atoms)
+                                   if c.structure.composition.reduced_composition.almost_equals(comp.reduced_composition)]
+        if not by_formula[formula]:
             skipped.append((row["formula"], f"no prototype of this composition with <= {max_atoms} sites"))
             continue
-        # every polymorph fully relaxed: there is no hull to screen against, only the lowest is wanted
-        entries, _ = collect(iter_hull(elements, model, candidates=cands, store=store, window=None))
-        if not entries:
+        todo.append(row)
+    # every polymorph fully relaxed (there is no hull to screen against, only the lowest is
+    # wanted), all compositions in one run: iter_hull batches ~256 atoms per relaxation, where
+    # one composition's few small cells alone leave each optimiser step mostly overhead
+    cands = [c for f in dict.fromkeys(Composition(r["formula"]).reduced_formula for r in todo) for c in by_formula[f]]
+    lowest: dict = {}
+    if cands:
+        with progress_bar(progress, len(cands), "polymorphs", unit="cand") as bar:
+            found: dict = {}
+            for step in iter_hull(sorted({el.symbol for c in cands for el in c.structure.composition.elements}), model,
+                                  candidates=cands, store=store, window=None):
+                merge_progress(found, [], step)
+                bar.update(step.done - bar.n)
+        for e in found.values():
+            f = e.composition.reduced_formula
+            if f not in lowest or e.energy_per_atom < lowest[f].energy_per_atom:
+                lowest[f] = e
+    for row in todo:
+        comp = Composition(row["formula"])
+        best = lowest.get(comp.reduced_formula)
+        if best is None:
             skipped.append((row["formula"], "every relaxation failed"))
             continue
-        best = min(entries, key=lambda e: e.energy_per_atom)
         n_fu = comp.num_atoms
         structures.append(best.structure)
         enthalpy.append(row["exp energy"] / n_fu)
         unc = row.get("uncertainty")
         uncertainty.append(unc / n_fu if isinstance(unc, (int, float)) and np.isfinite(unc) else -1.0)  # -1: not given
         provenance.append({"formula": row["formula"], "mpid": row.get("mpid"), "prototype": best.data.get("label"),
-                           "source": best.data.get("source"), "model_id": model.model_id,
-                           "energy_per_atom": best.energy_per_atom, "n_candidates": len(cands),
+                           "source": best.data.get("source"), "model_id": model.model_id, "max_atoms": max_atoms,
+                           "energy_per_atom": best.energy_per_atom, "n_candidates": len(by_formula[comp.reduced_formula]),
                            "reference": "pymatgen/analysis/compatibility/exp_compounds.json.gz"})
     if not structures:
         raise ValueError(f"no structure found for any of {len(rows)} compounds: {skipped[:5]}")
@@ -405,6 +431,22 @@ def experimental_formation_enthalpies(model=None, formulas: Sequence[str] | None
 
 
 BUNDLE_FILE = "exp_enthalpy_structures.json.gz"
+DEFAULT_MAX_ATOMS = 20  # prototype sites searched when nothing is bundled
+
+
+def _compact(structure) -> dict:
+    """A structure as lattice [3, 3] (Å), species and fractional coordinates, rounded to 1e-6:
+    a third of ``Structure.as_dict()``'s size (which repeats abc, xyz, labels and properties)."""
+    return {"lattice": np.round(structure.lattice.matrix, 6).tolist(), "species": [str(sp) for sp in structure.species],
+            "frac": np.round(structure.frac_coords, 6).tolist()}
+
+
+def _from_compact(d: dict):
+    from pymatgen.core import Structure
+
+    if "@class" in d:  # a bundle written with Structure.as_dict()
+        return Structure.from_dict(d)
+    return Structure(d["lattice"], d["species"], d["frac"])
 
 
 def write_enthalpy_bundle(ds: Dataset, references: dict[str, float], path: str | None = None) -> str:
@@ -414,29 +456,33 @@ def write_enthalpy_bundle(ds: Dataset, references: dict[str, float], path: str |
     import json
 
     path = path or _data_path(BUNDLE_FILE)
-    doc = {"model_id": ds.provenance[0]["model_id"], "references": references, "skipped": [list(x) for x in ds.skipped],
+    per_compound = ("model_id", "max_atoms", "reference")  # the same for all: stored once
+    doc = {"model_id": ds.provenance[0]["model_id"], "max_atoms": ds.provenance[0].get("max_atoms"),
+           "reference": ds.provenance[0].get("reference"), "references": references, "skipped": [list(x) for x in ds.skipped],
            "generated_by": "matwidgets.engine.data.write_enthalpy_bundle (benchmarks/finetune.py --write-bundle)",
-           "compounds": [{**p, "structure": s.as_dict(), "formation_enthalpy": float(h), "uncertainty": float(u)}
+           "compounds": [{**{k: v for k, v in p.items() if k not in per_compound}, "structure": _compact(s),
+                          "formation_enthalpy": float(h), "uncertainty": float(u)}
                          for p, s, h, u in zip(ds.provenance, ds.structures, ds.labels["formation_enthalpy"], ds.labels["uncertainty"])]}
     with gzip.open(path, "wt") as fh:
-        json.dump(doc, fh)
+        json.dump(doc, fh, separators=(",", ":"))
     return path
 
 
-def _bundled_enthalpies(model, rows: list[dict]) -> Dataset | None:
-    """The shipped structures when they were relaxed with this very model (same weights) and
-    cover every requested compound; None otherwise (then they are computed)."""
+def _bundled_enthalpies(model, rows: list[dict], max_atoms: int | None = None, path: str | None = None) -> Dataset | None:
+    """The shipped structures when they were relaxed with this very model (same weights), with
+    the same prototype size limit (unless ``max_atoms`` is None) and cover every requested
+    compound; None otherwise (then they are computed)."""
     import gzip
     import json
 
-    from pymatgen.core import Composition, Structure
+    from pymatgen.core import Composition
 
-    path = _data_path(BUNDLE_FILE)
+    path = path or _data_path(BUNDLE_FILE)
     if not os.path.exists(path):
         return None
     with gzip.open(path, "rt") as fh:
         doc = json.load(fh)
-    if doc["model_id"] != model.model_id:
+    if doc["model_id"] != model.model_id or (max_atoms is not None and doc.get("max_atoms") != max_atoms):
         return None
     have = {Composition(c["formula"]).reduced_formula: c for c in doc["compounds"]}
     want = [Composition(r["formula"]).reduced_formula for r in rows]
@@ -444,9 +490,10 @@ def _bundled_enthalpies(model, rows: list[dict]) -> Dataset | None:
     if any(f not in have and f not in skipped for f in want):
         return None
     comps = [have[f] for f in want if f in have]
-    ds = Dataset([Structure.from_dict(c["structure"]) for c in comps], formation_enthalpy=[c["formation_enthalpy"] for c in comps],
+    ds = Dataset([_from_compact(c["structure"]) for c in comps], formation_enthalpy=[c["formation_enthalpy"] for c in comps],
                  uncertainty=[c["uncertainty"] for c in comps])
-    ds.provenance = [{k: v for k, v in c.items() if k not in ("structure", "formation_enthalpy", "uncertainty")}
+    shared = {k: doc[k] for k in ("model_id", "max_atoms", "reference") if doc.get(k) is not None}
+    ds.provenance = [shared | {k: v for k, v in c.items() if k not in ("structure", "formation_enthalpy", "uncertainty")}
                      | {"cached": "bundled"} for c in comps]
     ds.skipped = [(f, skipped[f]) for f in want if f not in have]
     ds.references = {el: doc["references"][el] for el in ds.elements() if el in doc["references"]}

@@ -57,10 +57,13 @@ def _sgd(work: Potential, params: list[torch.nn.Parameter], data, target: str, m
     """``steps`` plain SGD steps on one batch (the inner loop)."""
     for _ in range(steps):
         loss = _loss(work, data, target, mu, *weights)
-        grads = torch.autograd.grad(loss, params)
+        # allow_unused: a trainable group may hold parameters the loss never reaches (CHGNet's
+        # readout group includes the magmom head, which an energy loss does not use)
+        grads = torch.autograd.grad(loss, params, allow_unused=True)
         with torch.no_grad():
             for p, g in zip(params, grads):
-                p -= lr * g
+                if g is not None:
+                    p -= lr * g
 
 
 def _full_batch(dataset: Dataset):
@@ -72,7 +75,7 @@ def adapt(model: Potential | str, support: Dataset, steps: int = 10, lr: float =
           energy_weight: float = 1.0, force_weight: float = 1.0, stress_weight: float = 0.0) -> Potential:
     """A copy of ``model`` after ``steps`` full-batch SGD steps (learning rate ``lr``) on ``support``.
 
-    ``freeze`` as in ``finetune`` ("backbone" trains the readout and atom references);
+    ``freeze`` as in ``finetune`` ("backbone" trains the readout only: no reference refit here);
     ``target`` "energy" or "formation_energy" (then ``references`` {el: eV/atom}, else the
     model's own relaxed elemental references)."""
     base = _as_model(model)
@@ -145,10 +148,10 @@ def meta_train(model: Potential | str, tasks: Sequence[Dataset] | Mapping[str, D
                     query = _full_batch(task.subset(pick[k:]))
                     with torch.enable_grad():
                         q_loss = _loss(work, query, target, mu, *weights)
-                        grads = torch.autograd.grad(q_loss, params)
+                        grads = torch.autograd.grad(q_loss, params, allow_unused=True)
                     loss = float(q_loss)
                     for p, p0, g in zip(params, start, grads):
-                        p.copy_(p0 - meta_lr * g)
+                        p.copy_(p0 if g is None else p0 - meta_lr * g)
             bar.update(1)
             bar.set_postfix_str(f"loss {loss:.4g}")
             if callback is not None and callback(step, loss):

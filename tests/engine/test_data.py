@@ -187,3 +187,29 @@ def test_bundled_enthalpy_structures_are_used_for_their_model():
     rows = {r["formula"]: r["exp energy"] for r in datasets.experimental_compounds(["AlN", "AgCl"])}
     assert np.allclose(ds.labels["formation_enthalpy"], [rows["AgCl"] / 2, rows["AlN"] / 2])
     assert set(ds.references) == {"Al", "N", "Ag", "Cl"}
+
+
+def test_enthalpy_bundle_roundtrip_is_compact_and_keyed_by_max_atoms(tmp_path):
+    import gzip
+    import json
+
+    import matwidgets as mw
+    from matwidgets.engine.data import _bundled_enthalpies, datasets, write_enthalpy_bundle
+
+    lj = mw.load_model("lj", epsilon=0.05, sigma=2.2, cutoff=6.0, device="cpu")
+    ds = datasets.experimental_formation_enthalpies(lj, formulas=["NaCl", "KCl"], max_atoms=2)
+    path = write_enthalpy_bundle(ds, {"Na": -1.0, "K": -1.5, "Cl": -2.0}, str(tmp_path / "b.json.gz"))
+    with gzip.open(path, "rt") as fh:
+        doc = json.load(fh)
+    assert doc["max_atoms"] == 2 and "@class" not in json.dumps(doc)  # plain lattice/species/frac, not as_dict()
+    rows = datasets.experimental_compounds(["NaCl", "KCl"])
+    back = _bundled_enthalpies(lj, rows, 2, path)
+    assert [p["cached"] for p in back.provenance] == ["bundled"] * 2 and back.provenance[0]["max_atoms"] == 2
+    for a, b in zip(ds.structures, back.structures):
+        assert [str(x) for x in a.species] == [str(x) for x in b.species]
+        assert np.allclose(a.lattice.matrix, b.lattice.matrix, atol=1e-5) and np.allclose(a.frac_coords, b.frac_coords, atol=1e-5)
+    assert np.allclose(back.labels["formation_enthalpy"], ds.labels["formation_enthalpy"])
+    assert back.references == {"Na": -1.0, "K": -1.5, "Cl": -2.0}
+    assert _bundled_enthalpies(lj, rows, None, path) is not None  # no limit asked: the bundle's own
+    assert _bundled_enthalpies(lj, rows, 4, path) is None  # searched with another limit: computed instead
+    assert _bundled_enthalpies(mw.load_model("lj", epsilon=0.06, sigma=2.2, cutoff=6.0, device="cpu"), rows, 2, path) is None

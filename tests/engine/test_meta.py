@@ -159,3 +159,27 @@ def test_distilled_student_reproduces_an_analytic_teacher():
     assert res.metrics["n_train"] + res.metrics["n_val"] == res.metrics["n_frames"]
     frames = list(mw.run_md(argon, res.model, "nvt", temperature=60.0, steps=10, every=5, seed=0))
     assert len(frames) == 3 and np.isfinite(frames[-1].energy)
+
+
+def test_trainable_parameters_the_loss_never_reaches_are_left_alone():
+    # CHGNet's readout group holds its magmom head, which an energy loss never uses
+    class WithUnused(mw.SchNet):
+        def __init__(self, **kw):
+            super().__init__(**kw)
+            self.unused = torch.nn.Parameter(torch.ones(3, dtype=self.atom_refs.dtype))
+
+        def parameter_groups(self):
+            groups = super().parameter_groups()
+            groups["readout"] = [*groups["readout"], self.unused]
+            return groups
+
+    torch.manual_seed(0)
+    model = WithUnused(cutoff=4.0, n_features=8, n_interactions=2, n_rbf=6)
+    task = family(model, 3, {"Na": -0.5, "Cl": 0.5})
+    for method in ("reptile", "fomaml"):
+        init = meta_train(model, [task], method, meta_steps=2, k=4, inner_steps=2, inner_lr=0.1, force_weight=0.0, seed=0)
+        assert torch.equal(init.unused.detach(), model.unused.detach())
+        assert not torch.equal(flat(init, ["readout"]), flat(model, ["readout"]))  # the head did move
+    tuned = adapt(model, task, steps=2, lr=0.1, force_weight=0.0)
+    assert torch.equal(tuned.unused.detach(), torch.ones(3, dtype=tuned.unused.dtype))
+    assert not torch.equal(flat(tuned, ["readout"]), flat(model, ["readout"]))
