@@ -46,21 +46,39 @@ def covalent_radii(numbers: np.ndarray) -> np.ndarray:
 
 
 def bonds(batch: AtomsBatch) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Directed bonds (i, j, shift) of a one-structure batch; see ``bonds_of``."""
+    return bonds_of(batch.numbers.numpy(), batch.positions.numpy(), batch.cell[0].numpy(), batch.pbc[0].numpy())
+
+
+def bonds_of(numbers: np.ndarray, positions: np.ndarray, cell: np.ndarray, pbc: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Directed bonds (i, j, shift) by covalent radii, periodic images included.
 
     Each bond appears both ways; the viewer draws half of each from its own atom.
     Metal-metal contacts are not drawn: in oxides they are cation-cation distances,
-    and in metals sticks between every neighbour pair hide the structure.
+    and in metals sticks between every neighbour pair hide the structure. The bonds
+    are sorted (by i, j, shift), so two frames with the same bonds give equal arrays.
+    Fast enough to run on every streamed frame (vesin's cell list; ~2 ms for 1,000 atoms).
+    Returns i [e] int, j [e] int and shift [e, 3] float (integer cell shifts of j).
     """
-    from matwidgets.engine.neighbors import edge_vectors, neighbor_list
+    from vesin_torch import NeighborList
 
-    radii = torch.as_tensor(covalent_radii(batch.numbers.numpy()))
-    cutoff = float(2 * radii.max() * BOND_TOLERANCE)
-    edges = neighbor_list(batch, min(cutoff, 6.0))
-    d = torch.linalg.norm(edge_vectors(batch.positions, batch.cell, batch.system_idx, edges), dim=1)
-    metal = torch.as_tensor(is_metal(batch.numbers.numpy()))
-    keep = (d < BOND_TOLERANCE * (radii[edges.i] + radii[edges.j])) & (d > 0.1) & ~(metal[edges.i] & metal[edges.j])
-    return edges.i[keep].numpy(), edges.j[keep].numpy(), edges.shifts[keep].numpy()
+    numbers = np.asarray(numbers, dtype=np.int64)
+    pos, cell = np.asarray(positions, dtype=float).reshape(-1, 3), np.asarray(cell, dtype=float).reshape(3, 3)
+    pbc = np.asarray(pbc, dtype=bool).reshape(3)
+    if len(numbers) == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 3))
+    uz, zi = np.unique(numbers, return_inverse=True)
+    radii, metal = covalent_radii(uz)[zi], is_metal(uz)[zi]  # per element, not per atom (pymatgen is slow)
+    cutoff = min(float(2 * radii.max() * BOND_TOLERANCE), 6.0)
+    nl = NeighborList(cutoff=cutoff, full_list=False)
+    i, j, s = nl.compute(points=torch.tensor(pos), box=torch.tensor(cell), periodic=torch.tensor(pbc), quantities="ijS")
+    i, j, s = i.numpy().astype(np.int64), j.numpy().astype(np.int64), s.numpy().astype(float)
+    d = np.linalg.norm(pos[j] - pos[i] + s @ cell, axis=1)  # [e]
+    keep = (d < BOND_TOLERANCE * (radii[i] + radii[j])) & (d > 0.1) & ~(metal[i] & metal[j])
+    i, j, s = i[keep], j[keep], s[keep]
+    i, j, s = np.concatenate([i, j]), np.concatenate([j, i]), np.concatenate([s, -s])  # both ways
+    order = np.lexsort((s[:, 2], s[:, 1], s[:, 0], j, i))
+    return i[order], j[order], s[order]
 
 
 def is_metal(numbers: np.ndarray) -> np.ndarray:

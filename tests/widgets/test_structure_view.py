@@ -129,7 +129,7 @@ def test_show_frames_checks_shapes(nacl, monkeypatch):
     monkeypatch.setattr(view, "send", lambda content, buffers=None: sent.append((content, buffers)))
     frames = [nacl.copy() for _ in range(5)]
     view.show_frames(frames)
-    assert sent[0][0] == {"type": "trajectory", "n_frames": 5, "index": 0, "parts": ["positions", "cell"]}
+    assert sent[0][0] == {"type": "trajectory", "n_frames": 5, "index": 0, "parts": ["positions", "cell"], "topo": view.topology_id}
     assert [len(b) for b in sent[0][1]] == [8 * 3 * 4, 9 * 4]  # one frame, not the trajectory
     with pytest.raises(ValueError, match="expected \\(8, 3\\)"):
         view.show_frames([np.zeros((2, 3))])
@@ -146,7 +146,7 @@ def test_playback_sends_frames_on_request(nacl, monkeypatch):
     # the browser asks for frame 42 (a slider move); the reply carries that frame only
     view._on_msg(view, {"type": "get_frame", "id": 7, "index": 42}, [])
     content, buffers = sent[-1]
-    assert content == {"type": "reply", "id": 7, "result": {"index": 42, "parts": ["positions"]}}
+    assert content == {"type": "reply", "id": 7, "result": {"index": 42, "parts": ["positions"], "topo": view.topology_id}}
     np.testing.assert_allclose(np.frombuffer(buffers[0], "<f4").reshape(8, 3), traj[42], atol=1e-5)
     assert sum(len(b) for _, bufs in sent for b in bufs or []) == 2 * 8 * 3 * 4  # two frames sent in all
     # a bad request is answered with an error, never left waiting
