@@ -81,14 +81,19 @@ class FrameStream(t.HasTraits):
         """Frames of the trajectory shown with ``show_frames`` (0: none)."""
         return len(self._traj)
 
+    def _traj_parts(self, index: int) -> tuple[list[str], list[bytes]]:
+        """Frame ``index`` as frame-message parts and buffers, changing nothing (saved pages)."""
+        pos, cell, _ = frame_arrays(self._traj[index])
+        if cell is None:
+            return ["positions"], [adapters.f32(pos)]
+        return ["positions", "cell"], [adapters.f32(pos), adapters.f32(cell)]
+
     def _traj_frame(self, index: int) -> tuple[list[str], list[bytes], int]:
+        """Frame ``index`` for the browser: its bonds and atoms become the traits first."""
         pos, cell, numbers = frame_arrays(self._traj[index])
         numbers = self._traj_numbers if numbers is None else numbers
-        cell_now = self._batch.cell[0].numpy() if cell is None else cell
-        self._follow_topology(numbers, pos, cell_now)
-        if cell is None:
-            return ["positions"], [adapters.f32(pos)], self.topology_id
-        return ["positions", "cell"], [adapters.f32(pos), adapters.f32(cell)], self.topology_id
+        self._follow_topology(numbers, pos, self._batch.cell[0].numpy() if cell is None else cell)
+        return (*self._traj_parts(index), self.topology_id)
 
     def _on_get_frame(self, content: dict) -> None:
         """``{type: "get_frame", id, index}`` -> ``{type: "reply", id, result | error}``."""
