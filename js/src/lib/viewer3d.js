@@ -5,7 +5,7 @@
 // lib/labels.js. Rendering is on demand (after a change or a camera move), never a busy loop.
 import {
   AmbientLight, ConeGeometry, Mesh, BufferGeometry, MeshBasicMaterial, CylinderGeometry, DirectionalLight,
-  Float32BufferAttribute, LineBasicMaterial, LineSegments, Matrix4, MeshPhongMaterial, OrthographicCamera,
+  Float32BufferAttribute, LineBasicMaterial, LineSegments, Matrix4, OrthographicCamera,
   PerspectiveCamera, Quaternion, Raycaster, Scene, Vector2, Vector3, WebGLRenderer,
 } from "three";
 import { OrbitControls } from "three/examples/jsm/controls/OrbitControls.js";
@@ -60,10 +60,9 @@ class Viewer {
     this.scene.add(this.light);
     this.persp = new PerspectiveCamera(40, 1, 0.1, 10000);
     this.ortho = new OrthographicCamera(-1, 1, 1, -1, -10000, 10000);
-    this.material = new MeshPhongMaterial({ color: 0xffffff, shininess: 60 });
     this.cellMaterial = new LineBasicMaterial({ color: 0x333333 });
     this.raycaster = new Raycaster();
-    this.drawing = new Drawing(this.scene, this.material);
+    this.drawing = new Drawing(this.scene, this.light);
     this.labels = new Labels(this.canvasBox);
     this.traj = null; // {n, shown, inflight, wanted}: a trajectory from show_frames, kept in the kernel
     this.pending = null; // latest streamed frame, not yet drawn
