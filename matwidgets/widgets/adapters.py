@@ -8,11 +8,10 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import torch
 
 from matwidgets.engine.atoms import AtomsBatch
+from matwidgets.widgets.bonding import BOND_TOLERANCE, bonds_of  # noqa: F401 (BOND_TOLERANCE: part of this module's API)
 
-BOND_TOLERANCE = 1.1  # bond when d < 1.1 * (r_cov,i + r_cov,j), and not metal-metal
 
 
 def f32(array: Any) -> bytes:
@@ -46,39 +45,8 @@ def covalent_radii(numbers: np.ndarray) -> np.ndarray:
 
 
 def bonds(batch: AtomsBatch) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Directed bonds (i, j, shift) of a one-structure batch; see ``bonds_of``."""
+    """Directed bonds (i, j, shift) of a one-structure batch; see ``bonding.bonds_of``."""
     return bonds_of(batch.numbers.numpy(), batch.positions.numpy(), batch.cell[0].numpy(), batch.pbc[0].numpy())
-
-
-def bonds_of(numbers: np.ndarray, positions: np.ndarray, cell: np.ndarray, pbc: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Directed bonds (i, j, shift) by covalent radii, periodic images included.
-
-    Each bond appears both ways; the viewer draws half of each from its own atom.
-    Metal-metal contacts are not drawn: in oxides they are cation-cation distances,
-    and in metals sticks between every neighbour pair hide the structure. The bonds
-    are sorted (by i, j, shift), so two frames with the same bonds give equal arrays.
-    Fast enough to run on every streamed frame (vesin's cell list; ~2 ms for 1,000 atoms).
-    Returns i [e] int, j [e] int and shift [e, 3] float (integer cell shifts of j).
-    """
-    from vesin_torch import NeighborList
-
-    numbers = np.asarray(numbers, dtype=np.int64)
-    pos, cell = np.asarray(positions, dtype=float).reshape(-1, 3), np.asarray(cell, dtype=float).reshape(3, 3)
-    pbc = np.asarray(pbc, dtype=bool).reshape(3)
-    if len(numbers) == 0:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 3))
-    uz, zi = np.unique(numbers, return_inverse=True)
-    radii, metal = covalent_radii(uz)[zi], is_metal(uz)[zi]  # per element, not per atom (pymatgen is slow)
-    cutoff = min(float(2 * radii.max() * BOND_TOLERANCE), 6.0)
-    nl = NeighborList(cutoff=cutoff, full_list=False)
-    i, j, s = nl.compute(points=torch.tensor(pos), box=torch.tensor(cell), periodic=torch.tensor(pbc), quantities="ijS")
-    i, j, s = i.numpy().astype(np.int64), j.numpy().astype(np.int64), s.numpy().astype(float)
-    d = np.linalg.norm(pos[j] - pos[i] + s @ cell, axis=1)  # [e]
-    keep = (d < BOND_TOLERANCE * (radii[i] + radii[j])) & (d > 0.1) & ~(metal[i] & metal[j])
-    i, j, s = i[keep], j[keep], s[keep]
-    i, j, s = np.concatenate([i, j]), np.concatenate([j, i]), np.concatenate([s, -s])  # both ways
-    order = np.lexsort((s[:, 2], s[:, 1], s[:, 0], j, i))
-    return i[order], j[order], s[order]
 
 
 def is_metal(numbers: np.ndarray) -> np.ndarray:

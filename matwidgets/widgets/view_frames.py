@@ -17,6 +17,7 @@ import numpy as np
 import traitlets as t
 
 from matwidgets.widgets import adapters
+from matwidgets.widgets.bonding import FrameBonds
 
 
 class FrameStream(t.HasTraits):
@@ -43,6 +44,7 @@ class FrameStream(t.HasTraits):
         self._traj: list = []  # frames of show_frames, sent on request
         self._traj_numbers: np.ndarray | None = None
         self._frame_cell: np.ndarray | None = None  # the latest streamed cell (NPT)
+        self._frame_bonds = FrameBonds()  # a Verlet list: frames re-measure it, not search again
 
     # ---- kept trajectories -------------------------------------------------------------
     def show_frames(self, frames: Any, index: int = 0) -> None:
@@ -207,7 +209,7 @@ class FrameStream(t.HasTraits):
             return
         if not self.bonds_per_frame:
             return
-        bi, bj, bs = adapters.bonds_of(numbers, pos, cell, self._batch.pbc[0].numpy())
+        bi, bj, bs = self._frame_bonds(numbers, pos, cell, self._batch.pbc[0].numpy())
         if (adapters.i32(bi) == self.bond_i and adapters.i32(bj) == self.bond_j and adapters.f32(bs) == self.bond_shift):
             return
         with self.hold_sync():

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from pymatgen.core import Lattice, Structure
 
-from matwidgets.widgets import adapters
+from matwidgets.widgets.bonding import FrameBonds, bonds_of
 from matwidgets.widgets.structure_view import StructureView
 
 
@@ -37,11 +37,30 @@ def test_bonds_of_matches_pymatgen_neighbours():
             metal = Element.from_Z(zi).is_metal and Element.from_Z(zj).is_metal
             if nb.nn_distance < 1.1 * (covalent_radii[zi] + covalent_radii[zj]) and not metal:
                 want.add((i, nb.index, *np.rint(nb.image).astype(int)))  # frac = frac[index] + image
-    bi, bj, bs = adapters.bonds_of(s.atomic_numbers, s.cart_coords, s.lattice.matrix, [True] * 3)
+    bi, bj, bs = bonds_of(s.atomic_numbers, s.cart_coords, s.lattice.matrix, [True] * 3)
     got = {(int(i), int(j), *np.rint(x).astype(int)) for i, j, x in zip(bi, bj, bs)}
     assert got == want and len(want) > 4
     # sorted: the same bonds give the same bytes, whatever order the neighbour search found them in
     assert np.all(np.diff(bi) >= 0)
+
+
+def test_frame_bonds_verlet_list_equals_a_fresh_search():
+    """A random walk of a rattled LiFePO4-like cell: every frame's bonds as bonds_of finds them."""
+    rng = np.random.default_rng(0)
+    s = Structure(Lattice.cubic(4.2), ["Li", "Fe", "O", "O", "P", "O"], rng.uniform(0, 1, (6, 3))) * (2, 2, 2)
+    pos, cell, pbc = s.cart_coords, s.lattice.matrix, [True] * 3
+    fb = FrameBonds(skin=0.6)
+    changes = 0
+    last = None
+    for _ in range(60):
+        pos = pos + rng.normal(0, 0.05, pos.shape)
+        got, want = fb(s.atomic_numbers, pos, cell, pbc), bonds_of(s.atomic_numbers, pos, cell, pbc)
+        for a, b in zip(got, want):
+            np.testing.assert_array_equal(a, b)
+        changes += last is not None and len(got[0]) != len(last[0])
+        last = got
+    assert changes > 0  # bonds did break and form
+    assert 1 < fb.searches < 30  # the list was searched again when atoms had moved, not at every frame
 
 
 def test_bonds_break_and_form_while_streaming(o2, monkeypatch):

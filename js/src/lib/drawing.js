@@ -4,7 +4,7 @@
 // rewrites the instance attributes (no geometry or material is rebuilt).
 import { DynamicDrawUsage, InstancedMesh, Matrix4, MeshPhongMaterial, SphereGeometry } from "three";
 import { buildSites, place, siteLooks, sitePositions } from "./sites.js";
-import { Cylinders, Spheres } from "./impostors.js";
+import { Cylinders, Spheres, put } from "./impostors.js";
 import { Polyhedra } from "./polyhedra.js";
 import { Arrows } from "./vectors.js";
 
@@ -52,28 +52,28 @@ export class Drawing {
   update(v) {
     const { S, looks, shown, halves } = this, p = v.positions, c = v.cell;
     const P = (this.P = sitePositions(S, p, c));
-    const { center: ac, radius: ar } = this.atoms.arrays, { center: rc, radius: rr } = this.rings.arrays;
+    const { position: ac, radius: ar } = this.atoms.arrays, { position: rc, radius: rr } = this.rings.arrays;
+    const rings = this.rings.mesh.visible; // only under color_by
     shown.forEach((site, k) => {
-      const r = looks.radius[site];
-      for (let d = 0; d < 3; d++) ac[3 * k + d] = rc[3 * k + d] = P[3 * site + d];
-      ar[k] = r;
-      rr[k] = r * RING;
+      const r = looks.radius[site], x = P[3 * site], y = P[3 * site + 1], z = P[3 * site + 2];
+      put(ac, 3, k, x, y, z);
+      put(ar, 1, k, r);
+      if (rings) { put(rc, 3, k, x, y, z); put(rr, 1, k, r * RING); }
     });
     this.atoms.count = this.rings.count = shown.length;
     // half bonds: from a site halfway to the partner it bonds to, so a bond to an atom
     // that is not drawn ends at the cell face instead of stretching across the cell
-    const to = new Float32Array(3), rb = looks.bondRadius, { start, end, radius: br } = this.bonds.arrays;
+    const to = new Float32Array(3), rb = looks.bondRadius, { position: start, end, radius: br } = this.bonds.arrays;
     halves.forEach((h, k) => {
-      const from = S.hFrom[h];
+      const from = S.hFrom[h], x = P[3 * from], y = P[3 * from + 1], z = P[3 * from + 2];
       place(to, 0, p, S.hToAtom[h], S.hToShift, h, c);
-      for (let d = 0; d < 3; d++) {
-        start[3 * k + d] = P[3 * from + d];
-        end[3 * k + d] = 0.5 * (P[3 * from + d] + to[d]);
-      }
-      br[k] = rb;
+      put(start, 3, k, x, y, z);
+      put(end, 3, k, 0.5 * (x + to[0]), 0.5 * (y + to[1]), 0.5 * (z + to[2]));
+      put(br, 1, k, rb);
     });
     this.bonds.count = halves.length;
-    this.atoms.touch("center", "radius"); this.rings.touch("center", "radius"); this.bonds.touch("start", "end", "radius");
+    this.atoms.touch("position", "radius"); this.bonds.touch("position", "end", "radius");
+    if (rings) this.rings.touch("position", "radius");
     // arrows on the atoms in the box (not on the faded neighbours outside it)
     const inBox = Uint8Array.from(S.kind, (kind, site) => kind === 0 && looks.visible[site]);
     this.nArrows = this.arrows.update(v.model, S, P, inBox, this.frameVectors);
@@ -86,7 +86,7 @@ export class Drawing {
     // an atom's colour, faded towards white for outside neighbours
     const rgb = (out, k, arr, site) => {
       const a = S.atom[site], f = looks.fade[site];
-      for (let d = 0; d < 3; d++) out[3 * k + d] = arr[3 * a + d] + f * (1 - arr[3 * a + d]);
+      put(out, 3, k, arr[3 * a] + f * (1 - arr[3 * a]), arr[3 * a + 1] + f * (1 - arr[3 * a + 1]), arr[3 * a + 2] + f * (1 - arr[3 * a + 2]));
     };
     const atoms = this.atoms.arrays.color, rings = this.rings.arrays.color, bonds = this.bonds.arrays.color;
     shown.forEach((site, k) => { rgb(atoms, k, v.colors, site); rgb(rings, k, ec, site); });
@@ -95,6 +95,12 @@ export class Drawing {
     this.bonds.count = halves.length;
     for (const imp of [this.atoms, this.rings, this.bonds]) imp.touch("color");
     this.rings.mesh.visible = Boolean(v.model.get("colorbar")?.stops);
+    if (this.rings.mesh.visible) { // rings are placed while visible only: place them now
+      const a = this.atoms.arrays, r = this.rings.arrays;
+      r.position.set(a.position);
+      for (let i = 0; i < a.radius.length; i++) r.radius[i] = a.radius[i] * RING;
+      this.rings.touch("position", "radius");
+    }
     this.polyhedra.colors(v.colors);
   }
 

@@ -2,12 +2,14 @@
 // fragment shader, with the depth of the surface hit written to the depth buffer (so
 // they intersect each other, the arrows, polyhedra and cell lines correctly).
 //
-// A triangle-mesh sphere costs ~100-400 triangles; with WebGL on the CPU (SwiftShader)
-// vertex work was the limit (1,000 atoms streamed at ~5 frames/s). A quad per object
-// moves the work to the pixels actually covered. Lighting follows MeshPhongMaterial's
+// A triangle-mesh sphere costs ~100-400 triangles, and WebGL on the CPU (SwiftShader)
+// pays ~20 µs per instance of an instanced draw whatever its size (1,000 atoms and 4,000
+// half bonds: ~100 ms a picture). Here every object is a quad of four vertices in one
+// plain indexed draw, its data repeated on the four (the corner is gl_VertexID % 4):
+// 1,000 atoms with their bonds draw in a few ms. Lighting follows MeshPhongMaterial's
 // (ambient + one directional light, three's Lambert and Blinn-Phong terms), so the
 // colours look as before; colours are in three's working space, converted on output.
-import { DynamicDrawUsage, InstancedBufferAttribute, InstancedBufferGeometry, Float32BufferAttribute, Mesh, ShaderMaterial, Vector3 } from "three";
+import { BufferAttribute, BufferGeometry, DynamicDrawUsage, Mesh, ShaderMaterial, Vector3 } from "three";
 
 const COMMON = /* glsl */ `
 uniform mat4 projectionMatrix;  // not declared for fragment shaders by three
@@ -32,8 +34,14 @@ void ray(vec3 q, out vec3 o, out vec3 d) {
 }
 `;
 
+// the quad's corner of this vertex (four vertices per object, in this order)
+const CORNER = /* glsl */ `
+vec2 corner(int k) { return k == 0 ? vec2(-1.0, -1.0) : k == 1 ? vec2(1.0, -1.0) : k == 2 ? vec2(1.0, 1.0) : vec2(-1.0, 1.0); }
+`;
+
 const SPHERE_VS = /* glsl */ `
-attribute vec3 center;
+${CORNER}
+#define center position
 attribute float radius;
 attribute vec3 color;
 uniform int ortho;
@@ -45,7 +53,7 @@ void main() {
   // sphere widens it by 1/sqrt(1 - r^2/D^2), off-axis viewing by 1/cos(angle)
   float D = length(c), k = 1.0;
   if (ortho == 0) k = 1.0 / (sqrt(max(1.0 - radius * radius / (D * D), 0.01)) * max(abs(c.z) / D, 0.2));
-  vQuad = c + vec3(position.xy * radius * k * 1.02, 0.0);
+  vQuad = c + vec3(corner(gl_VertexID % 4) * radius * k * 1.02, 0.0);
   vCenter = c; vColor = color; vRadius = radius;
   gl_Position = projectionMatrix * vec4(vQuad, 1.0);
 }`;
@@ -68,7 +76,9 @@ void main() {
 }`;
 
 const CYLINDER_VS = /* glsl */ `
-attribute vec3 start, end, color;
+${CORNER}
+#define start position
+attribute vec3 end, color;
 attribute float radius;
 uniform int ortho;
 varying vec3 vA, vB, vColor, vQuad;
@@ -82,9 +92,10 @@ void main() {
   float along = dot(axis, up) >= 0.0 ? 1.0 : -1.0;
   float D = max(length(mid), 1e-3), k = ortho == 1 ? 1.05 : 1.0 / max(abs(mid.z) / D, 0.2) * 1.1;
   float R = radius * k;
-  // position.x: 0 at the start, 1 at the end; position.y: -1 / +1 across
-  vec3 e = position.x < 0.5 ? a - up * along * R : b + up * along * R;
-  vQuad = e + side * position.y * R + toEye * radius;
+  // corner x: -1 at the start, +1 at the end; y: -1 / +1 across
+  vec2 q = corner(gl_VertexID % 4);
+  vec3 e = q.x < 0.0 ? a - up * along * R : b + up * along * R;
+  vQuad = e + side * q.y * R + toEye * radius;
   vA = a; vB = b; vColor = color; vRadius = radius;
   gl_Position = projectionMatrix * vec4(vQuad, 1.0);
 }`;
@@ -130,34 +141,36 @@ function material(vertexShader, fragmentShader, extra = {}) {
   });
 }
 
-// one quad (two triangles) per instance; attributes are [count * size] typed arrays
+// four vertices (two triangles) per object; ``arrays[name]`` holds [4 * n * size] floats
 class Impostors {
-  constructor(corners, attrs, vs, fs, n) {
-    const g = new InstancedBufferGeometry();
-    g.setAttribute("position", new Float32BufferAttribute(corners, 3));
-    g.setIndex([0, 1, 2, 0, 2, 3]);
+  constructor(attrs, vs, fs, n) {
+    const g = new BufferGeometry(), m = Math.max(1, n);
     this.arrays = {};
     for (const [name, size] of Object.entries(attrs)) {
-      const attr = new InstancedBufferAttribute(new Float32Array(Math.max(1, n) * size), size);
+      const attr = new BufferAttribute(new Float32Array(4 * m * size), size);
       attr.setUsage(DynamicDrawUsage);
       g.setAttribute(name, attr);
       this.arrays[name] = attr.array;
     }
-    g.instanceCount = 0;
+    const index = 4 * m > 65535 ? new Uint32Array(6 * m) : new Uint16Array(6 * m);
+    for (let k = 0; k < m; k++) index.set([0, 1, 2, 0, 2, 3].map((c) => 4 * k + c), 6 * k);
+    g.setIndex(new BufferAttribute(index, 1));
+    g.setDrawRange(0, 0);
+    this.n = 0;
     this.geometry = g;
     this.material = material(vs, fs);
     this.mesh = new Mesh(g, this.material);
-    this.mesh.frustumCulled = false; // the quad's own bounds say nothing of the instances'
+    this.mesh.frustumCulled = false; // its bounds would be recomputed at every frame for nothing
   }
 
-  get count() { return this.geometry.instanceCount; }
-  set count(n) { this.geometry.instanceCount = n; }
+  get count() { return this.n; }
+  set count(n) { this.n = n; this.geometry.setDrawRange(0, 6 * n); }
 
   touch(...names) {
     for (const name of names) {
       const attr = this.geometry.getAttribute(name);
       attr.clearUpdateRanges();
-      attr.addUpdateRange(0, this.count * attr.itemSize);
+      attr.addUpdateRange(0, 4 * this.n * attr.itemSize);
       attr.needsUpdate = true;
     }
   }
@@ -174,7 +187,7 @@ class Impostors {
 
 export class Spheres extends Impostors {
   constructor(n, { back = false, unlit = false } = {}) {
-    super([-1, -1, 0, 1, -1, 0, 1, 1, 0, -1, 1, 0], { center: 3, radius: 1, color: 3 }, SPHERE_VS, SPHERE_FS, n);
+    super({ position: 3, radius: 1, color: 3 }, SPHERE_VS, SPHERE_FS, n); // position: the centre
     this.material.uniforms.back.value = back ? 1 : 0;
     this.material.uniforms.unlit.value = unlit ? 1 : 0;
   }
@@ -182,6 +195,15 @@ export class Spheres extends Impostors {
 
 export class Cylinders extends Impostors {
   constructor(n) {
-    super([0, -1, 0, 0, 1, 0, 1, 1, 0, 1, -1, 0], { start: 3, end: 3, radius: 1, color: 3 }, CYLINDER_VS, CYLINDER_FS, n);
+    super({ position: 3, end: 3, radius: 1, color: 3 }, CYLINDER_VS, CYLINDER_FS, n); // position: the start
+  }
+}
+
+// object k's value (size 1 or 3) on its four vertices
+export function put(arr, size, k, x, y, z) {
+  let o = 4 * size * k;
+  for (let c = 0; c < 4; c++, o += size) {
+    arr[o] = x;
+    if (size === 3) { arr[o + 1] = y; arr[o + 2] = z; }
   }
 }

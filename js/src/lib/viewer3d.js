@@ -128,6 +128,7 @@ class Viewer {
     this.drawing.rebuild(this);
     this.S = this.drawing.S;
     this.cellLines = new LineSegments(new BufferGeometry(), this.cellMaterial);
+    this.cellKey = null;
     this.scene.add(this.cellLines);
     this.updateColors();
     this.updateGeometry();
@@ -151,6 +152,10 @@ class Viewer {
                    [0,1,0,0,1,1],[0,0,1,1,0,1],[0,0,1,0,1,1],[1,1,0,1,1,1],[1,0,1,1,1,1],[0,1,1,1,1,1]];
     const show = this.model.get("show_cell") && this.hasCell;
     this.cellLines.visible = show;
+    // new lines and axes only for a new cell or visibility: not at every streamed frame
+    const key = show ? Array.from(c).join(",") : "";
+    if (key === this.cellKey) return;
+    this.cellKey = key;
     if (show) {
       for (const e of edges) pts.push(...corner(e[0], e[1], e[2]), ...corner(e[3], e[4], e[5]));
       this.cellLines.geometry.setAttribute("position", new Float32BufferAttribute(pts, 3));
