@@ -43,7 +43,7 @@ def structure_state(path: Path, force: bool = False) -> dict:
     state, binary = view_state(view)
     out_frames = []
     for k in range(len(view._traj)):
-        parts, buffers = view._traj_frame(k)
+        parts, buffers = view._traj_parts(k)
         out_frames.append({"parts": parts, "buffers": [base64.b64encode(bytes(b)).decode() for b in buffers]})
     if out_frames:
         state["traj_frames"], state["traj_index"] = len(out_frames), 0

@@ -8,11 +8,10 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import torch
 
 from matwidgets.engine.atoms import AtomsBatch
+from matwidgets.widgets.bonding import BOND_TOLERANCE, bonds_of  # noqa: F401 (BOND_TOLERANCE: part of this module's API)
 
-BOND_TOLERANCE = 1.1  # bond when d < 1.1 * (r_cov,i + r_cov,j), and not metal-metal
 
 
 def f32(array: Any) -> bytes:
@@ -46,21 +45,8 @@ def covalent_radii(numbers: np.ndarray) -> np.ndarray:
 
 
 def bonds(batch: AtomsBatch) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Directed bonds (i, j, shift) by covalent radii, periodic images included.
-
-    Each bond appears both ways; the viewer draws half of each from its own atom.
-    Metal-metal contacts are not drawn: in oxides they are cation-cation distances,
-    and in metals sticks between every neighbour pair hide the structure.
-    """
-    from matwidgets.engine.neighbors import edge_vectors, neighbor_list
-
-    radii = torch.as_tensor(covalent_radii(batch.numbers.numpy()))
-    cutoff = float(2 * radii.max() * BOND_TOLERANCE)
-    edges = neighbor_list(batch, min(cutoff, 6.0))
-    d = torch.linalg.norm(edge_vectors(batch.positions, batch.cell, batch.system_idx, edges), dim=1)
-    metal = torch.as_tensor(is_metal(batch.numbers.numpy()))
-    keep = (d < BOND_TOLERANCE * (radii[edges.i] + radii[edges.j])) & (d > 0.1) & ~(metal[edges.i] & metal[edges.j])
-    return edges.i[keep].numpy(), edges.j[keep].numpy(), edges.shifts[keep].numpy()
+    """Directed bonds (i, j, shift) of a one-structure batch; see ``bonding.bonds_of``."""
+    return bonds_of(batch.numbers.numpy(), batch.positions.numpy(), batch.cell[0].numpy(), batch.pbc[0].numpy())
 
 
 def is_metal(numbers: np.ndarray) -> np.ndarray:

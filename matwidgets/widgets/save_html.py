@@ -129,7 +129,7 @@ class _Page:
         traj = getattr(w, "_traj", None) or []
         frames = []
         for k in range(min(len(traj), self.max_frames)):
-            parts, buffers = w._traj_frame(k)
+            parts, buffers = w._traj_parts(k)
             frames.append({"parts": parts, "buffers": [base64.b64encode(bytes(b)).decode() for b in buffers]})
         return self.view_spec(source, type(w).__name__, state, binary, frames)
 

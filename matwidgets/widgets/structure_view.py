@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from pathlib import Path
 from typing import Any
 
@@ -14,11 +12,13 @@ import traitlets as t
 from matwidgets.widgets import adapters
 from matwidgets.widgets.validate import check_traits
 from matwidgets.widgets.view_display import DisplayOptions
+from matwidgets.widgets.view_export import Export
+from matwidgets.widgets.view_frames import FrameStream
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
 
 
-class StructureView(DisplayOptions, anywidget.AnyWidget):
+class StructureView(DisplayOptions, FrameStream, Export, anywidget.AnyWidget):
     """3D view of one structure: atoms, periodic bonds, unit cell, picking, trajectories.
 
     >>> view = StructureView(structure)          # pymatgen, ASE or a file path
@@ -58,23 +58,14 @@ class StructureView(DisplayOptions, anywidget.AnyWidget):
     height = t.Int(420).tag(sync=True)
     # interaction: written by the browser
     selected = t.List(t.Int()).tag(sync=True)
-    # a trajectory kept in the kernel (show_frames): its length and first frame, for views rendered later
-    traj_frames = t.Int(0).tag(sync=True)
-    traj_index = t.Int(0).tag(sync=True)
-
-    max_fps = 60.0  # streamed frames per second at most; the rest coalesce (latest wins)
 
     def __init__(self, structure: Any = None, colors: Any = None, **kwargs: Any):
         check_traits(type(self), kwargs)  # height=, layout=, repeat=, ... but no typos
         super().__init__(**kwargs)
         self._batch = None
         self._color_args: dict | None = None
-        self._seq = 0
-        self._pending: tuple | None = None
-        self._last_sent = 0.0
-        self._flush_handle = None
-        self.last_frame: dict | None = None  # the latest pushed frame's arrays
-        self._traj: list = []  # frames of show_frames, sent on request
+        self._init_frames()
+        self._init_export()
         self.on_msg(self._on_msg)
         if structure is not None:
             self.structure = structure
@@ -89,14 +80,18 @@ class StructureView(DisplayOptions, anywidget.AnyWidget):
 
     @structure.setter
     def structure(self, structure: Any) -> None:
-        batch = adapters.as_batch(structure)
+        self._set_batch(adapters.as_batch(structure))
+
+    def _set_batch(self, batch: Any, keep_stream: bool = False) -> None:
+        """Show ``batch``: a new structure, or (``keep_stream``) a streamed frame whose atoms changed."""
         numbers = batch.numbers.numpy()
         bi, bj, bs = adapters.bonds(batch)
         self._batch = batch
-        self._color_args = None
-        # frames pushed for the previous structure belong to it: measurements and the next
-        # flush must not read them
-        self.last_frame, self._pending = None, None
+        if not keep_stream:
+            # frames pushed for the previous structure belong to it: measurements and the next
+            # flush must not read them
+            self._color_args = None
+            self.last_frame, self._pending, self._push_numbers, self._frame_cell = None, None, None, None
         with self.hold_sync():
             self.selected_images = []
             self.numbers = adapters.i32(numbers)
@@ -114,6 +109,7 @@ class StructureView(DisplayOptions, anywidget.AnyWidget):
             self.selected = [i for i in self.selected if i < len(numbers)]
             self._update_sites()
             self._update_measurements()
+            self.topology_id += 1
 
     @property
     def n_atoms(self) -> int:
@@ -156,115 +152,14 @@ class StructureView(DisplayOptions, anywidget.AnyWidget):
             self.values = adapters.f32(values)
             self.colorbar = {**bar, "label": label}
 
-    # ---- trajectories ------------------------------------------------------------------
-    def show_frames(self, frames: Any, index: int = 0) -> None:
-        """Play back a trajectory with a slider, starting at frame ``index`` (-1: the last).
-
-        ``frames``: a list of structures (pymatgen/ASE), of objects with ``positions``
-        (and optionally ``cell``) such as MDFrame, or an array [n_frames, n_atoms, 3].
-        Frames go to the browser on demand, one at a time as the slider asks for them,
-        never the whole trajectory at once; the view keeps a reference to ``frames``.
-        """
-        frames = list(frames)
-        for k, f in enumerate(frames):
-            pos, _ = _frame_arrays(f)
-            if pos.shape != (self.n_atoms, 3):
-                raise ValueError(f"frame {k} has positions of shape {pos.shape}, expected ({self.n_atoms}, 3)")
-        if not frames:
-            raise ValueError("show_frames needs at least one frame")
-        self._traj = frames
-        index = range(len(frames))[index]  # -1 -> last; IndexError when out of range
-        parts, buffers = self._traj_frame(index)
-        self.traj_frames, self.traj_index = len(frames), index
-        self.send({"type": "trajectory", "n_frames": len(frames), "index": index, "parts": parts}, buffers=buffers)
-
-    def clear_frames(self) -> None:
-        """Hide the trajectory slider (a new run is about to stream)."""
-        self._traj = []
-        self.traj_frames = 0
-        self.send({"type": "trajectory", "n_frames": 0, "index": 0, "parts": []})
-
-    @property
-    def n_frames(self) -> int:
-        """Frames of the trajectory shown with ``show_frames`` (0: none)."""
-        return len(self._traj)
-
-    def _traj_frame(self, index: int) -> tuple[list[str], list[bytes]]:
-        pos, cell = _frame_arrays(self._traj[index])
-        if cell is None:
-            return ["positions"], [adapters.f32(pos)]
-        return ["positions", "cell"], [adapters.f32(pos), adapters.f32(cell)]
-
     def _on_msg(self, _widget: Any, content: Any, buffers: list) -> None:
-        """Requests from the browser: ``{type: "get_frame", id, index}`` -> ``{type: "reply", id, result | error}``."""
-        if not isinstance(content, dict) or content.get("type") != "get_frame":
+        """Requests and replies from the browser, ``{type, id, ...}``."""
+        if not isinstance(content, dict):
             return
-        try:
-            index = int(content["index"])
-            if not 0 <= index < len(self._traj):
-                raise IndexError(f"frame {index} is out of range (trajectory has {len(self._traj)} frames)")
-            parts, out = self._traj_frame(index)
-        except Exception as err:  # answered, so the browser never waits forever
-            self.send({"type": "reply", "id": content.get("id"), "error": str(err)})
-            return
-        self.send({"type": "reply", "id": content.get("id"), "result": {"index": index, "parts": parts}}, buffers=out)
-
-    def push_frame(self, positions: Any, cell: Any = None, values: Any = None, vectors: Any = None) -> None:
-        """Stream one frame of a running simulation (cell may change: NPT).
-
-        ``vectors`` [n, 3]: this frame's arrows (forces, velocities), drawn at the
-        ``vector_scale`` of ``show_vectors``. Frames faster than ``max_fps`` coalesce:
-        the latest is sent, none queue up. Picked atoms' measurements follow the frames.
-        """
-        pos = np.asarray(positions, dtype=float).reshape(-1, 3)
-        if pos.shape[0] != self.n_atoms:
-            raise ValueError(f"push_frame got {pos.shape[0]} positions for {self.n_atoms} atoms")
-        parts = {"positions": pos}
-        if cell is not None:
-            parts["cell"] = np.asarray(cell, dtype=float).reshape(3, 3)
-        if values is not None:
-            values = np.asarray(values, dtype=float).ravel()
-            args = self._color_args or {}
-            parts["colors"], _ = adapters.colormap(values, **args)
-            parts["values"] = values
-        if vectors is not None:
-            parts["vectors"] = np.asarray(vectors, dtype=float)
-            if parts["vectors"].shape != (self.n_atoms, 3):
-                raise ValueError(f"push_frame needs vectors of shape ({self.n_atoms}, 3), got shape {parts['vectors'].shape}")
-        self._seq += 1
-        self._pending = (self._seq, parts)
-        self.last_frame = parts
-        wait = self._last_sent + 1.0 / self.max_fps - time.monotonic()
-        if wait <= 0:
-            self._flush()
-        elif self._flush_handle is None:
-            try:
-                loop = asyncio.get_event_loop()
-            except RuntimeError:
-                self._flush()
-                return
-            self._flush_handle = loop.call_later(wait, self._flush)
-
-    def flush(self) -> None:
-        """Send the latest pending frame now (the end of a run)."""
-        self._flush()
-
-    def _flush(self) -> None:
-        if self._flush_handle is not None:
-            self._flush_handle.cancel()
-            self._flush_handle = None
-        if self._pending is None:
-            return
-        seq, parts = self._pending
-        self._pending = None
-        self._last_sent = time.monotonic()
-        self.send({"type": "frame", "seq": seq, "parts": list(parts)}, buffers=[adapters.f32(v) for v in parts.values()])
-        if self.measurements:
-            self._update_measurements()  # at the frames' pace, not at every push
-
-    @property
-    def frames_sent(self) -> int:
-        return self._seq
+        if content.get("type") == "get_frame":
+            self._on_get_frame(content)
+        else:
+            self._on_export_msg(content, buffers)
 
     def reset_view(self) -> None:
         """Fit the structure in the browser view again."""
@@ -290,14 +185,3 @@ class StructureView(DisplayOptions, anywidget.AnyWidget):
         view.center()
         return view
 
-
-def _frame_arrays(frame: Any) -> tuple[np.ndarray, np.ndarray | None]:
-    if isinstance(frame, np.ndarray):
-        return frame.reshape(-1, 3), None
-    if hasattr(frame, "cart_coords"):  # pymatgen
-        return np.asarray(frame.cart_coords), np.asarray(frame.lattice.matrix)
-    if hasattr(frame, "get_positions"):  # ASE
-        return frame.get_positions(), np.asarray(frame.cell.array)
-    pos = np.asarray(frame.positions, dtype=float).reshape(-1, 3)
-    cell = getattr(frame, "cell", None)
-    return pos, None if cell is None else np.asarray(cell, dtype=float).reshape(3, 3)

@@ -13,7 +13,7 @@ from matwidgets.widgets.structure_view import StructureView
 
 JS_SRC = Path(__file__).resolve().parents[2] / "js" / "src"
 # the entry, the viewer it loads once per page, and the viewer's parts
-JS = [JS_SRC / "structure_view.js", JS_SRC / "lib" / "viewer3d.js"] + [JS_SRC / "lib" / f"{m}.js" for m in ("drawing", "sites", "vectors", "labels", "polyhedra")]
+JS = [JS_SRC / "structure_view.js", JS_SRC / "lib" / "viewer3d.js"] + [JS_SRC / "lib" / f"{m}.js" for m in ("drawing", "sites", "vectors", "labels", "polyhedra", "export", "impostors")]
 
 
 def bond_vectors(view):
@@ -77,10 +77,9 @@ def test_element_colours_stay_under_color_by(nacl):
 
 def test_viewer_source_bonds_closed_and_three_loaded_once():
     entry, viewer = (p.read_text() for p in JS[:2])
-    viewer += (JS_SRC / "lib" / "drawing.js").read_text()
-    # open-ended cylinders show hollow "C" shapes where bonds end on a cell face
-    assert re.search(r"new CylinderGeometry\(1, 1, 1, \d+, 1, false\)", viewer)
-    assert "CylinderGeometry(1, 1, 1, 8, 1, true)" not in viewer
+    impostors = (JS_SRC / "lib" / "impostors.js").read_text()
+    # bond impostors are closed: open tubes show hollow "C" shapes where bonds end on a cell face
+    assert "flat caps" in impostors and "for (int k = 0; k < 2; k++)" in impostors
     # the entry imports three.js only through the page-wide, lazily imported viewer module
     assert "from \"three\"" not in entry and 'import("./lib/viewer3d.js")' in entry and "globalThis[VIEWER] ??=" in entry
     bundle = (Path(__file__).resolve().parents[2] / "matwidgets" / "static" / "structure_view.js").read_text()
@@ -129,7 +128,7 @@ def test_show_frames_checks_shapes(nacl, monkeypatch):
     monkeypatch.setattr(view, "send", lambda content, buffers=None: sent.append((content, buffers)))
     frames = [nacl.copy() for _ in range(5)]
     view.show_frames(frames)
-    assert sent[0][0] == {"type": "trajectory", "n_frames": 5, "index": 0, "parts": ["positions", "cell"]}
+    assert sent[0][0] == {"type": "trajectory", "n_frames": 5, "index": 0, "parts": ["positions", "cell"], "topo": view.topology_id}
     assert [len(b) for b in sent[0][1]] == [8 * 3 * 4, 9 * 4]  # one frame, not the trajectory
     with pytest.raises(ValueError, match="expected \\(8, 3\\)"):
         view.show_frames([np.zeros((2, 3))])
@@ -146,7 +145,7 @@ def test_playback_sends_frames_on_request(nacl, monkeypatch):
     # the browser asks for frame 42 (a slider move); the reply carries that frame only
     view._on_msg(view, {"type": "get_frame", "id": 7, "index": 42}, [])
     content, buffers = sent[-1]
-    assert content == {"type": "reply", "id": 7, "result": {"index": 42, "parts": ["positions"]}}
+    assert content == {"type": "reply", "id": 7, "result": {"index": 42, "parts": ["positions"], "topo": view.topology_id}}
     np.testing.assert_allclose(np.frombuffer(buffers[0], "<f4").reshape(8, 3), traj[42], atol=1e-5)
     assert sum(len(b) for _, bufs in sent for b in bufs or []) == 2 * 8 * 3 * 4  # two frames sent in all
     # a bad request is answered with an error, never left waiting

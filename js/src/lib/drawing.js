@@ -1,32 +1,21 @@
 // The atoms, bonds, element rings, highlights and arrows of a StructureView, drawn
-// from its sites (lib/sites.js) with InstancedMesh: one draw call per kind, so 10^4
-// atoms render at interactive rates and a streamed frame only rewrites the instance
-// matrices (no geometry or material is rebuilt).
-import {
-  BackSide, Color, CylinderGeometry, DynamicDrawUsage, InstancedMesh, Matrix4, MeshBasicMaterial, MeshPhongMaterial,
-  Quaternion, SphereGeometry, Vector3,
-} from "three";
+// from its sites (lib/sites.js). Atoms, rings and bonds are impostors (lib/impostors.js:
+// a quad each, ray-cast per pixel): one draw call per kind, and a streamed frame only
+// rewrites the instance attributes (no geometry or material is rebuilt).
+import { DynamicDrawUsage, InstancedMesh, Matrix4, MeshPhongMaterial, SphereGeometry } from "three";
 import { buildSites, place, siteLooks, sitePositions } from "./sites.js";
+import { Cylinders, Spheres, put } from "./impostors.js";
 import { Polyhedra } from "./polyhedra.js";
 import { Arrows } from "./vectors.js";
 
 const RING = 1.14; // element-coloured outline around value-coloured atoms, relative to the atom radius
 const HIGHLIGHT = 1.35;
-const Y = new Vector3(0, 1, 0);
-
-function sphereDetail(n) {
-  // fewer triangles per sphere for big systems keeps rendering fast (also without a GPU)
-  if (n > 5000) return [8, 6];
-  if (n > 300) return [12, 8];
-  return [24, 16];
-}
 
 export class Drawing {
-  constructor(scene, material) {
+  constructor(scene, light) {
     this.scene = scene;
-    this.material = material;
+    this.light = light; // the impostors' shading follows the scene's directional light
     this.highlightMaterial = new MeshPhongMaterial({ color: 0xffd400, transparent: true, opacity: 0.45, depthWrite: false });
-    this.ringMaterial = new MeshBasicMaterial({ color: 0xffffff, side: BackSide });
     this.arrows = new Arrows(scene);
     this.polyhedra = new Polyhedra(scene);
     this.meshes = [];
@@ -35,6 +24,7 @@ export class Drawing {
   // after the structure, the sites or the style changed: sites, looks, meshes
   rebuild(v) {
     for (const obj of this.meshes) { this.scene.remove(obj); obj.geometry.dispose(); }
+    for (const imp of [this.atoms, this.rings, this.bonds]) imp?.dispose();
     const S = buildSites(v.model, v.n, v.bondI, v.bondJ, v.bondShift);
     const looks = siteLooks(v.model, S, v.numbers, v.radii, v.species);
     // instance k of the atom meshes is site shown[k]; hidden sites get no instance (never picked)
@@ -44,20 +34,16 @@ export class Drawing {
       ? Int32Array.from(S.hFrom.keys()).filter((h) => looks.visible[S.hFrom[h]] && !looks.hiddenZ.has(v.numbers[S.hToAtom[h]]))
       : new Int32Array(0);
     Object.assign(this, { S, looks, shown, halves });
-    const [ws, hs] = sphereDetail(shown.length);
-    const mesh = (geometry, material, count) => {
-      const m = new InstancedMesh(geometry, material, Math.max(1, count));
-      m.instanceMatrix.setUsage(DynamicDrawUsage);
-      return m;
-    };
-    this.atoms = mesh(new SphereGeometry(1, ws, hs), this.material, shown.length);
-    // closed cylinders: open ones show hollow "C" shapes where a bond is cut by the view
-    this.bonds = mesh(new CylinderGeometry(1, 1, 1, 8, 1, false), this.material, halves.length);
-    this.highlight = mesh(new SphereGeometry(1, 16, 12), this.highlightMaterial, shown.length);
-    // back faces of slightly larger spheres in the element's colour: a ring that keeps the
-    // element visible when atoms are coloured by a value (shown only then)
-    this.rings = mesh(new SphereGeometry(1, ws, hs), this.ringMaterial, shown.length);
-    this.meshes = [this.atoms, this.bonds, this.highlight, this.rings];
+    this.atoms = new Spheres(shown.length);
+    this.bonds = new Cylinders(halves.length); // with flat caps: a bond cut at a cell face is not a hollow tube
+    // the far side of slightly larger spheres in the element's colour, unlit: a ring that
+    // keeps the element visible when atoms are coloured by a value (shown only then)
+    this.rings = new Spheres(shown.length, { back: true, unlit: true });
+    for (const imp of [this.atoms, this.rings, this.bonds]) imp.mesh.onBeforeRender = (r, s, camera) => imp.setView(camera, this.light);
+    // a few selected atoms (or one element's, while the legend is hovered): translucent, so meshes
+    this.highlight = new InstancedMesh(new SphereGeometry(1, 16, 12), this.highlightMaterial, Math.max(1, shown.length));
+    this.highlight.instanceMatrix.setUsage(DynamicDrawUsage);
+    this.meshes = [this.atoms.mesh, this.bonds.mesh, this.highlight, this.rings.mesh];
     this.polyhedra.rebuild(v.model, v.n);
     this.scene.add(...this.meshes);
   }
@@ -66,32 +52,28 @@ export class Drawing {
   update(v) {
     const { S, looks, shown, halves } = this, p = v.positions, c = v.cell;
     const P = (this.P = sitePositions(S, p, c));
-    const mat = new Matrix4(), q = new Quaternion(), d = new Vector3(), s = new Vector3(), at = new Vector3();
+    const { position: ac, radius: ar } = this.atoms.arrays, { position: rc, radius: rr } = this.rings.arrays;
+    const rings = this.rings.mesh.visible; // only under color_by
     shown.forEach((site, k) => {
-      const r = looks.radius[site];
-      mat.makeScale(r, r, r).setPosition(P[3 * site], P[3 * site + 1], P[3 * site + 2]);
-      this.atoms.setMatrixAt(k, mat);
-      mat.makeScale(r * RING, r * RING, r * RING).setPosition(P[3 * site], P[3 * site + 1], P[3 * site + 2]);
-      this.rings.setMatrixAt(k, mat);
+      const r = looks.radius[site], x = P[3 * site], y = P[3 * site + 1], z = P[3 * site + 2];
+      put(ac, 3, k, x, y, z);
+      put(ar, 1, k, r);
+      if (rings) { put(rc, 3, k, x, y, z); put(rr, 1, k, r * RING); }
     });
     this.atoms.count = this.rings.count = shown.length;
     // half bonds: from a site halfway to the partner it bonds to, so a bond to an atom
     // that is not drawn ends at the cell face instead of stretching across the cell
-    const to = new Float32Array(3), rb = looks.bondRadius;
+    const to = new Float32Array(3), rb = looks.bondRadius, { position: start, end, radius: br } = this.bonds.arrays;
     halves.forEach((h, k) => {
-      const from = S.hFrom[h];
+      const from = S.hFrom[h], x = P[3 * from], y = P[3 * from + 1], z = P[3 * from + 2];
       place(to, 0, p, S.hToAtom[h], S.hToShift, h, c);
-      d.set(to[0] - P[3 * from], to[1] - P[3 * from + 1], to[2] - P[3 * from + 2]);
-      const len = d.length() / 2;
-      at.set(P[3 * from], P[3 * from + 1], P[3 * from + 2]).addScaledVector(d, 0.25);
-      q.setFromUnitVectors(Y, d.normalize());
-      this.bonds.setMatrixAt(k, mat.compose(at, q, s.set(rb, len, rb)));
+      put(start, 3, k, x, y, z);
+      put(end, 3, k, 0.5 * (x + to[0]), 0.5 * (y + to[1]), 0.5 * (z + to[2]));
+      put(br, 1, k, rb);
     });
     this.bonds.count = halves.length;
-    for (const m of [this.atoms, this.rings, this.bonds]) {
-      m.instanceMatrix.needsUpdate = true;
-      if (m.count) m.computeBoundingSphere();
-    }
+    this.atoms.touch("position", "radius"); this.bonds.touch("position", "end", "radius");
+    if (rings) this.rings.touch("position", "radius");
     // arrows on the atoms in the box (not on the faded neighbours outside it)
     const inBox = Uint8Array.from(S.kind, (kind, site) => kind === 0 && looks.visible[site]);
     this.nArrows = this.arrows.update(v.model, S, P, inBox, this.frameVectors);
@@ -99,16 +81,26 @@ export class Drawing {
   }
 
   colors(v) {
-    const col = new Color(), { S, looks, shown, halves } = this;
+    const { S, looks, shown, halves } = this;
     const ec = v.elementColors.length === 3 * v.n ? v.elementColors : v.colors;
-    const rgb = (arr, site) => {
+    // an atom's colour, faded towards white for outside neighbours
+    const rgb = (out, k, arr, site) => {
       const a = S.atom[site], f = looks.fade[site];
-      return col.setRGB(arr[3 * a] + f * (1 - arr[3 * a]), arr[3 * a + 1] + f * (1 - arr[3 * a + 1]), arr[3 * a + 2] + f * (1 - arr[3 * a + 2]));
+      put(out, 3, k, arr[3 * a] + f * (1 - arr[3 * a]), arr[3 * a + 1] + f * (1 - arr[3 * a + 1]), arr[3 * a + 2] + f * (1 - arr[3 * a + 2]));
     };
-    shown.forEach((site, k) => { this.atoms.setColorAt(k, rgb(v.colors, site)); this.rings.setColorAt(k, rgb(ec, site)); });
-    halves.forEach((h, k) => this.bonds.setColorAt(k, rgb(v.colors, S.hFrom[h])));
-    for (const m of [this.atoms, this.rings, this.bonds]) if (m.instanceColor) m.instanceColor.needsUpdate = true;
-    this.rings.visible = Boolean(v.model.get("colorbar")?.stops);
+    const atoms = this.atoms.arrays.color, rings = this.rings.arrays.color, bonds = this.bonds.arrays.color;
+    shown.forEach((site, k) => { rgb(atoms, k, v.colors, site); rgb(rings, k, ec, site); });
+    halves.forEach((h, k) => rgb(bonds, k, v.colors, S.hFrom[h]));
+    this.atoms.count = this.rings.count = shown.length;
+    this.bonds.count = halves.length;
+    for (const imp of [this.atoms, this.rings, this.bonds]) imp.touch("color");
+    this.rings.mesh.visible = Boolean(v.model.get("colorbar")?.stops);
+    if (this.rings.mesh.visible) { // rings are placed while visible only: place them now
+      const a = this.atoms.arrays, r = this.rings.arrays;
+      r.position.set(a.position);
+      for (let i = 0; i < a.radius.length; i++) r.radius[i] = a.radius[i] * RING;
+      this.rings.touch("position", "radius");
+    }
     this.polyhedra.colors(v.colors);
   }
 
@@ -126,10 +118,19 @@ export class Drawing {
     if (k) this.highlight.computeBoundingSphere();
   }
 
-  // the site under a ray (instance of the atom mesh), or null
+  // the site under a ray (the nearest atom sphere it enters), or null
   pick(raycaster) {
-    const hit = raycaster.intersectObject(this.atoms, false)[0];
-    return hit === undefined ? null : this.shown[hit.instanceId];
+    const { origin: o, direction: d } = raycaster.ray, { shown, looks, P } = this;
+    let best = Infinity, hit = null;
+    for (const site of shown) {
+      const r = looks.radius[site];
+      const x = o.x - P[3 * site], y = o.y - P[3 * site + 1], z = o.z - P[3 * site + 2];
+      const b = x * d.x + y * d.y + z * d.z, disc = b * b - (x * x + y * y + z * z - r * r);
+      if (disc < 0) continue;
+      const t = -b - Math.sqrt(disc);
+      if (t > 0 && t < best) { best = t; hit = site; }
+    }
+    return hit;
   }
 
   // points that must be in view: visible sites, and the largest drawn radius
@@ -140,7 +141,8 @@ export class Drawing {
   }
 
   dispose() {
-    for (const obj of this.meshes) obj.geometry.dispose();
+    for (const imp of [this.atoms, this.rings, this.bonds]) imp?.dispose();
+    this.highlight?.geometry.dispose();
     this.arrows.dispose();
     this.polyhedra.dispose();
   }

@@ -5,7 +5,7 @@
 // lib/labels.js. Rendering is on demand (after a change or a camera move), never a busy loop.
 import {
   AmbientLight, ConeGeometry, Mesh, BufferGeometry, MeshBasicMaterial, CylinderGeometry, DirectionalLight,
-  Float32BufferAttribute, LineBasicMaterial, LineSegments, Matrix4, MeshPhongMaterial, OrthographicCamera,
+  Float32BufferAttribute, LineBasicMaterial, LineSegments, Matrix4, OrthographicCamera,
   PerspectiveCamera, Quaternion, Raycaster, Scene, Vector2, Vector3, WebGLRenderer,
 } from "three";
 import { OrbitControls } from "three/examples/jsm/controls/OrbitControls.js";
@@ -13,6 +13,7 @@ import { f32, i32, el as h, listen } from "./buffers.js";
 import { Drawing } from "./drawing.js";
 import { STYLES } from "./sites.js";
 import { Labels } from "./labels.js";
+import { exportView } from "./export.js";
 
 const AXIS_COLORS = ["#d62728", "#2ca02c", "#1f77b4"];
 const TRIAD = 90; // px: the a/b/c axes drawn in the canvas corner
@@ -59,13 +60,15 @@ class Viewer {
     this.scene.add(this.light);
     this.persp = new PerspectiveCamera(40, 1, 0.1, 10000);
     this.ortho = new OrthographicCamera(-1, 1, 1, -1, -10000, 10000);
-    this.material = new MeshPhongMaterial({ color: 0xffffff, shininess: 60 });
     this.cellMaterial = new LineBasicMaterial({ color: 0x333333 });
     this.raycaster = new Raycaster();
-    this.drawing = new Drawing(this.scene, this.material);
+    this.drawing = new Drawing(this.scene, this.light);
     this.labels = new Labels(this.canvasBox);
     this.traj = null; // {n, shown, inflight, wanted}: a trajectory from show_frames, kept in the kernel
     this.pending = null; // latest streamed frame, not yet drawn
+    this.waiting = null; // a frame whose bonds or atoms (topology_id) have not arrived yet
+    this.waiters = new Map(); // get_frame requests of a movie: id -> the frame's promise
+    this.viewId = Math.random().toString(36).slice(2); // which view answered an export
     this.frameSeq = 0;
     this.load();
     this.useCamera(model.get("projection"));
@@ -112,7 +115,11 @@ class Viewer {
     this.bondJ = i32(m.get("bond_j"));
     this.bondShift = f32(m.get("bond_shift"));
     this.species = m.get("species");
+    this.topo = m.get("topology_id");
     this.rebuild();
+    // a frame that came before the traits it is drawn with (custom messages are handled at
+    // once, trait updates a little later): its traits are here now
+    if (this.waiting && this.waiting.topo <= this.topo) { const f = this.waiting; this.waiting = null; this.accept(f); }
   }
 
   rebuild() {
@@ -121,6 +128,7 @@ class Viewer {
     this.drawing.rebuild(this);
     this.S = this.drawing.S;
     this.cellLines = new LineSegments(new BufferGeometry(), this.cellMaterial);
+    this.cellKey = null;
     this.scene.add(this.cellLines);
     this.updateColors();
     this.updateGeometry();
@@ -144,6 +152,10 @@ class Viewer {
                    [0,1,0,0,1,1],[0,0,1,1,0,1],[0,0,1,0,1,1],[1,1,0,1,1,1],[1,0,1,1,1,1],[0,1,1,1,1,1]];
     const show = this.model.get("show_cell") && this.hasCell;
     this.cellLines.visible = show;
+    // new lines and axes only for a new cell or visibility: not at every streamed frame
+    const key = show ? Array.from(c).join(",") : "";
+    if (key === this.cellKey) return;
+    this.cellKey = key;
     if (show) {
       for (const e of edges) pts.push(...corner(e[0], e[1], e[2]), ...corner(e[3], e[4], e[5]));
       this.cellLines.geometry.setAttribute("position", new Float32BufferAttribute(pts, 3));
@@ -375,6 +387,16 @@ class Viewer {
   }
 
   // ---- trajectories -------------------------------------------------------------------
+  // a frame from the kernel, drawn at the next animation frame once its topology is here
+  accept(f) {
+    f.topo ??= this.topo; // pages saved by save_html have no topology stamps
+    if (f.topo > this.topo) { this.waiting = f; return; }
+    if (!f.positions || f.positions.length !== 3 * this.n) { f.onApplied?.(); return; } // for other atoms
+    if (this.pending?.onApplied && this.pending !== f) this.pending.onApplied(); // replaced: no one waits forever
+    this.pending = f;
+    this.requestRender();
+  }
+
   applyFrame(f) {
     this.pending = null;
     this.positions = f.positions;
@@ -387,25 +409,51 @@ class Viewer {
     this.nFrames = (this.nFrames || 0) + 1;
     this.root.dataset.frameSeq = String(f.seq);
     this.root.dataset.framesShown = String(this.nFrames);
+    if (f.traj !== undefined && this.traj) {
+      this.traj.shown = f.traj;
+      if (this.traj.inflight === null && this.traj.wanted === null) {
+        this.slider.value = String(f.traj);
+        this.frameLabel.textContent = `${f.traj + 1}/${this.traj.n}`;
+      }
+    }
+    f.onApplied?.();
+  }
+
+  // frame k of the kernel's trajectory, drawn: resolves once it is applied (movies)
+  fetchFrame(k) {
+    return new Promise((resolve, reject) => {
+      const id = `movie-${this.viewId}-${k}-${Math.random()}`;
+      this.waiters.set(id, { resolve, reject });
+      this.model.send({ type: "get_frame", id, index: k });
+    });
+  }
+
+  frameOf(parts, buffers, extra) {
+    const f = { cell: null, colors: null, values: null, vectors: null, ...extra };
+    parts.forEach((name, k) => { f[name] = f32(buffers[k]); });
+    return f;
   }
 
   onCustom(msg, buffers) {
     if (msg.type === "frame") {
       // latest wins: frames arriving faster than the screen refreshes are dropped
-      const f = { seq: msg.seq, cell: null, colors: null, values: null, vectors: null };
-      msg.parts.forEach((name, k) => { f[name] = f32(buffers[k]); });
-      if (f.positions.length !== 3 * this.n) return;
-      this.pending = f;
-      this.requestRender();
+      this.accept(this.frameOf(msg.parts, buffers, { seq: msg.seq, topo: msg.topo }));
     } else if (msg.type === "trajectory") {
       // a trajectory kept in the kernel: frames come one at a time, on request
-      if (this.startTrajectory(msg.n_frames)) this.showTrajFrame(msg.index, msg.parts, buffers);
+      if (this.startTrajectory(msg.n_frames)) this.showTrajFrame(msg.index, msg.parts, buffers, msg.topo);
+    } else if (msg.type === "reply" && this.waiters.has(msg.id)) {
+      const { resolve, reject } = this.waiters.get(msg.id);
+      this.waiters.delete(msg.id);
+      if (msg.error) reject(new Error(msg.error));
+      else this.accept(this.frameOf(msg.result.parts, buffers, { seq: msg.result.index, topo: msg.result.topo, onApplied: resolve }));
+    } else if (msg.type === "export") {
+      exportView(this, msg);
     } else if (msg.type === "reply") {
       const T = this.traj;
       if (!T || msg.id !== T.inflight) return; // an answer for a trajectory since replaced
       T.inflight = null;
       if (msg.error) this.frameLabel.textContent = `error: ${msg.error}`;
-      else this.showTrajFrame(msg.result.index, msg.result.parts, buffers);
+      else this.showTrajFrame(msg.result.index, msg.result.parts, buffers, msg.result.topo);
       if (T.wanted !== null) { const k = T.wanted; T.wanted = null; this.requestFrame(k); }
     } else if (msg.type === "clear_vectors") {
       this.drawing.frameVectors = null;
@@ -437,16 +485,8 @@ class Viewer {
     this.model.send({ type: "get_frame", id: T.inflight, index: k });
   }
 
-  showTrajFrame(k, parts, buffers) {
-    const f = { seq: k, cell: null, colors: null, values: null };
-    parts.forEach((name, i) => { f[name] = f32(buffers[i]); });
-    if (!f.positions || f.positions.length !== 3 * this.n) return;
-    this.traj.shown = k;
-    if (this.traj.inflight === null && this.traj.wanted === null) {
-      this.slider.value = String(k);
-      this.frameLabel.textContent = `${k + 1}/${this.traj.n}`;
-    }
-    this.applyFrame(f);
+  showTrajFrame(k, parts, buffers, topo) {
+    this.accept(this.frameOf(parts, buffers, { seq: k, topo, traj: k }));
   }
 
   stopPlaying() {
@@ -580,7 +620,7 @@ export function mount(model, el) {
     const view = new Viewer(model, el);
     const on = (names, fn) => listen(model, names, fn);
     const offs = [
-      on("change:positions change:numbers change:cell change:bond_i change:radii change:species", () => view.later("load")),
+      on("change:positions change:numbers change:cell change:bond_i change:radii change:species change:topology_id", () => view.later("load")),
       on("change:colors change:values change:colorbar change:element_colors", () => {
         view.colors = f32(model.get("colors")); view.values = f32(model.get("values"));
         view.elementColors = f32(model.get("element_colors")); view.updateColors();

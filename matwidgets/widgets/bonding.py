@@ -1,0 +1,94 @@
+"""Bonds by covalent radii, for a structure and for every streamed frame.
+
+``bonds_of`` finds them from scratch (vesin's cell list). ``FrameBonds`` keeps a Verlet
+list: the pairs within the bond cutoff plus a skin, found once, re-measured at each
+frame, and searched again only when an atom has moved more than half the skin (or the
+cell or the atoms changed), so bonds that break and form during MD cost ~1 ms a frame
+for 10,000 atoms instead of ~35 ms.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+BOND_TOLERANCE = 1.1  # bond when d < 1.1 * (r_cov,i + r_cov,j), and not metal-metal
+MAX_CUTOFF = 6.0  # Å
+
+
+def _elements(numbers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Covalent radii [n] and metal flags [n], looked up per element (pymatgen is slow per atom)."""
+    from ase.data import covalent_radii
+    from pymatgen.core.periodic_table import Element
+
+    uz, zi = np.unique(numbers, return_inverse=True)
+    metal = np.array([Element.from_Z(int(z)).is_metal for z in uz], dtype=bool)
+    return covalent_radii[uz][zi], metal[zi]
+
+
+def _pairs(pos: np.ndarray, cell: np.ndarray, pbc: np.ndarray, cutoff: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each pair closer than ``cutoff`` once: i [e], j [e], integer cell shift of j [e, 3]."""
+    from vesin_torch import NeighborList
+
+    nl = NeighborList(cutoff=cutoff, full_list=False)
+    i, j, s = nl.compute(points=torch.tensor(pos), box=torch.tensor(cell), periodic=torch.tensor(pbc), quantities="ijS")
+    return i.numpy().astype(np.int64), j.numpy().astype(np.int64), s.numpy().astype(np.int64)
+
+
+def _bonded(pos, cell, radii, metal, i, j, s) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The candidate pairs that are bonds, both ways, sorted by (i, j, shift)."""
+    d = np.linalg.norm(pos[j] - pos[i] + s @ cell, axis=1)  # [e]
+    keep = (d < BOND_TOLERANCE * (radii[i] + radii[j])) & (d > 0.1) & ~(metal[i] & metal[j])
+    i, j, s = i[keep], j[keep], s[keep]
+    i, j, s = np.concatenate([i, j]), np.concatenate([j, i]), np.concatenate([s, -s])
+    k = int(np.abs(s).max(initial=0)) + 1
+    n = len(pos)
+    key = (((i * n + j) * (2 * k + 1) + s[:, 0] + k) * (2 * k + 1) + s[:, 1] + k) * (2 * k + 1) + s[:, 2] + k
+    order = np.argsort(key, kind="stable")
+    return i[order], j[order], s[order].astype(float)
+
+
+def _prepare(numbers, positions, cell, pbc):
+    numbers = np.asarray(numbers, dtype=np.int64).ravel()
+    pos, cell = np.asarray(positions, dtype=float).reshape(-1, 3), np.asarray(cell, dtype=float).reshape(3, 3)
+    return numbers, pos, cell, np.asarray(pbc, dtype=bool).reshape(3)
+
+
+def bonds_of(numbers: np.ndarray, positions: np.ndarray, cell: np.ndarray, pbc: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Directed bonds (i, j, shift) by covalent radii, periodic images included.
+
+    Each bond appears both ways; the viewer draws half of each from its own atom.
+    Metal-metal contacts are not drawn: in oxides they are cation-cation distances,
+    and in metals sticks between every neighbour pair hide the structure. The bonds
+    are sorted (by i, j, shift), so two frames with the same bonds give equal arrays.
+    Returns i [e] int, j [e] int and shift [e, 3] float (integer cell shifts of j).
+    """
+    numbers, pos, cell, pbc = _prepare(numbers, positions, cell, pbc)
+    if len(numbers) == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 3))
+    radii, metal = _elements(numbers)
+    cutoff = min(float(2 * radii.max() * BOND_TOLERANCE), MAX_CUTOFF)
+    return _bonded(pos, cell, radii, metal, *_pairs(pos, cell, pbc, cutoff))
+
+
+class FrameBonds:
+    """``bonds_of`` for a stream of frames, through a Verlet list with a ``skin`` (Å)."""
+
+    def __init__(self, skin: float = 0.6):
+        self.skin = skin
+        self._ref: tuple | None = None  # (numbers, positions, cell, pbc, radii, metal, i, j, s)
+        self.searches = 0  # neighbour searches so far (the rest re-measured the list)
+
+    def __call__(self, numbers, positions, cell, pbc) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        numbers, pos, cell, pbc = _prepare(numbers, positions, cell, pbc)
+        ref = self._ref
+        fresh = ref is None or not (np.array_equal(numbers, ref[0]) and np.array_equal(cell, ref[2]) and np.array_equal(pbc, ref[3])
+                                    and np.abs(pos - ref[1]).max(initial=0.0) < self.skin / 2)
+        if len(numbers) == 0:
+            return bonds_of(numbers, pos, cell, pbc)
+        if fresh:
+            radii, metal = _elements(numbers)
+            cutoff = min(float(2 * radii.max() * BOND_TOLERANCE), MAX_CUTOFF) + self.skin
+            self._ref = ref = (numbers, pos.copy(), cell, pbc, radii, metal, *_pairs(pos, cell, pbc, cutoff))
+            self.searches += 1
+        return _bonded(pos, cell, *ref[4:])
