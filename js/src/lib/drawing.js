@@ -67,8 +67,11 @@ export class Drawing {
     halves.forEach((h, k) => {
       const from = S.hFrom[h], x = P[3 * from], y = P[3 * from + 1], z = P[3 * from + 2];
       place(to, 0, p, S.hToAtom[h], S.hToShift, h, c);
-      put(start, 3, k, x, y, z);
-      put(end, 3, k, 0.5 * (x + to[0]), 0.5 * (y + to[1]), 0.5 * (z + to[2]));
+      const dx = 0.5 * (to[0] - x), dy = 0.5 * (to[1] - y), dz = 0.5 * (to[2] - z), len = Math.hypot(dx, dy, dz) || 1;
+      // start where the bond leaves its atom (its flat end just inside the sphere): no pixels shaded inside the atom
+      const r = looks.radius[from], f = Math.min(0.97 * Math.sqrt(Math.max(r * r - rb * rb, 0)) / len, 0.95);
+      put(start, 3, k, x + f * dx, y + f * dy, z + f * dz);
+      put(end, 3, k, x + dx, y + dy, z + dz);
       put(br, 1, k, rb);
     });
     this.bonds.count = halves.length;

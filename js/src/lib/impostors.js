@@ -9,23 +9,26 @@
 // 1,000 atoms with their bonds draw in a few ms. Lighting follows MeshPhongMaterial's
 // (ambient + one directional light, three's Lambert and Blinn-Phong terms), so the
 // colours look as before; colours are in three's working space, converted on output.
-import { BufferAttribute, BufferGeometry, DynamicDrawUsage, Mesh, ShaderMaterial, Vector3 } from "three";
+import { BufferAttribute, BufferGeometry, DoubleSide, DynamicDrawUsage, Mesh, ShaderMaterial, Vector3 } from "three";
+
+const Z = new Vector3(0, 0, 1);
 
 const COMMON = /* glsl */ `
 uniform mat4 projectionMatrix;  // not declared for fragment shaders by three
-uniform vec3 lightDir;   // towards the light, view space
+uniform vec3 lightDir, halfDir;   // towards the light; halfway between it and the camera axis (view space)
 uniform float ambient, direct;
 uniform int ortho, unlit;
-vec3 shade(vec3 color, vec3 n, vec3 toEye) {
+// SwiftShader runs this per pixel on the CPU: no pow, no normalize, two terms of the projection
+vec3 shade(vec3 color, vec3 n) {
   if (unlit == 1) return color;
-  float dl = max(dot(n, lightDir), 0.0);
-  vec3 h = normalize(lightDir + toEye);
-  float spec = 0.0056 * 0.25 * (1.0 / 3.14159265) * (60.0 * 0.5 + 1.0) * pow(max(dot(n, h), 0.0), 60.0);
-  return color * (ambient + direct * dl) / 3.14159265 + direct * dl * spec;
+  float dl = max(dot(n, lightDir), 0.0), s = max(dot(n, halfDir), 0.0);
+  s *= s; s *= s; s *= s; s *= s; s *= s; s *= s;   // s^64 for MeshPhongMaterial's shininess 60
+  return color * (ambient + direct * dl) * 0.31830989 + (direct * dl * 0.0056 * 0.25 * 0.31830989 * 31.0) * s;
 }
 void writeDepth(vec3 p) {
-  vec4 clip = projectionMatrix * vec4(p, 1.0);
-  gl_FragDepth = 0.5 * clip.z / clip.w + 0.5;
+  // clip z and w of a view-space point (x and y do not enter them without a view offset)
+  float z = projectionMatrix[2][2] * p.z + projectionMatrix[3][2], w = projectionMatrix[2][3] * p.z + projectionMatrix[3][3];
+  gl_FragDepth = 0.5 * z / w + 0.5;
 }
 // the ray through this fragment: from the quad's point (near the object: good precision)
 void ray(vec3 q, out vec3 o, out vec3 d) {
@@ -71,7 +74,7 @@ void main() {
   float t = back == 1 ? -b + sqrt(disc) : -b - sqrt(disc);
   vec3 p = o + t * d, n = (p - vCenter) / vRadius;
   writeDepth(p);
-  gl_FragColor = vec4(shade(vColor, n, -d), 1.0);
+  gl_FragColor = vec4(shade(vColor, n), 1.0);
   #include <colorspace_fragment>
 }`;
 
@@ -130,14 +133,15 @@ void main() {
   if (tBest > 1e19) discard;
   vec3 p = o + tBest * d;
   writeDepth(p);
-  gl_FragColor = vec4(shade(vColor, nBest, -d), 1.0);
+  gl_FragColor = vec4(shade(vColor, nBest), 1.0);
   #include <colorspace_fragment>
 }`;
 
 function material(vertexShader, fragmentShader, extra = {}) {
   return new ShaderMaterial({
     vertexShader, fragmentShader,
-    uniforms: { lightDir: { value: new Vector3(0, 0, 1) }, ambient: { value: 0.9 }, direct: { value: 1.6 }, ortho: { value: 0 }, unlit: { value: 0 }, back: { value: 0 }, ...extra },
+    side: DoubleSide, // a bond's quad faces the eye either way round, depending on the bond's direction
+    uniforms: { lightDir: { value: new Vector3(0, 0, 1) }, halfDir: { value: new Vector3(0, 0, 1) }, ambient: { value: 0.9 }, direct: { value: 1.6 }, ortho: { value: 0 }, unlit: { value: 0 }, back: { value: 0 }, ...extra },
   });
 }
 
@@ -153,7 +157,10 @@ class Impostors {
       this.arrays[name] = attr.array;
     }
     const index = 4 * m > 65535 ? new Uint32Array(6 * m) : new Uint16Array(6 * m);
-    for (let k = 0; k < m; k++) index.set([0, 1, 2, 0, 2, 3].map((c) => 4 * k + c), 6 * k);
+    for (let k = 0, o = 0; k < m; k++, o += 6) {
+      const v = 4 * k;
+      index[o] = v; index[o + 1] = v + 1; index[o + 2] = v + 2; index[o + 3] = v; index[o + 4] = v + 2; index[o + 5] = v + 3;
+    }
     g.setIndex(new BufferAttribute(index, 1));
     g.setDrawRange(0, 0);
     this.n = 0;
@@ -180,6 +187,7 @@ class Impostors {
     const u = this.material.uniforms;
     u.ortho.value = camera.isOrthographicCamera ? 1 : 0;
     u.lightDir.value.copy(light.position).sub(light.target.position).transformDirection(camera.matrixWorldInverse);
+    u.halfDir.value.copy(u.lightDir.value).add(Z).normalize();
   }
 
   dispose() { this.geometry.dispose(); this.material.dispose(); }

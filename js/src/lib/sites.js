@@ -40,11 +40,14 @@ export function buildSites(model, n, bondI, bondJ, bondShift) {
     hFrom: new Int32Array(nb * nRep), hToAtom: new Int32Array(nb * nRep), hToShift: new Float32Array(3 * nb * nRep), fromKernel: false };
   let r = 0;
   for (let a = 0; a < rep[0]; a++) for (let b = 0; b < rep[1]; b++) for (let c = 0; c < rep[2]; c++, r++) {
-    for (let i = 0; i < n; i++) { S.atom[r * n + i] = i; S.shift.set([a, b, c], 3 * (r * n + i)); }
+    for (let i = 0; i < n; i++) {
+      const s = r * n + i;
+      S.atom[s] = i; S.shift[3 * s] = a; S.shift[3 * s + 1] = b; S.shift[3 * s + 2] = c;
+    }
     for (let e = 0; e < nb; e++) {
       const k = r * nb + e;
       S.hFrom[k] = r * n + bondI[e]; S.hToAtom[k] = bondJ[e];
-      S.hToShift.set([a + bondShift[3 * e], b + bondShift[3 * e + 1], c + bondShift[3 * e + 2]], 3 * k);
+      S.hToShift[3 * k] = a + bondShift[3 * e]; S.hToShift[3 * k + 1] = b + bondShift[3 * e + 1]; S.hToShift[3 * k + 2] = c + bondShift[3 * e + 2];
     }
   }
   return S;
