@@ -21,6 +21,7 @@ from pymatgen.entries.computed_entries import ComputedEntry, ComputedStructureEn
 
 from matwidgets.engine.atoms import AtomsBatch
 from matwidgets.engine.candidates import Candidate, prototype_candidates, reference_candidates, source_counts
+from matwidgets.engine.corrections import Corrector, check_correction
 from matwidgets.engine.dynamics import SimulationError
 from matwidgets.engine.hull_stages import (RELAXED, SCREEN_STEPS, SCREENED, WINDOW, HullProgress, collect,
                                            iter_staged, merge_progress)
@@ -28,6 +29,7 @@ from matwidgets.engine.models import Potential, load_model
 from matwidgets.engine.optimize import iter_relax
 from matwidgets.engine.progress import progress_bar
 from matwidgets.engine.store import ResultStore, structure_key
+from matwidgets.engine.user_files import user_candidates
 from matwidgets.errors import InvalidChemsysError, InvalidStructureError
 
 ATOMS_PER_CHUNK = 256  # candidates relaxed together; converged ones still cost, so keep chunks moderate
@@ -82,7 +84,15 @@ class HullResult:
         return float(self._decomp(entry)[1])
 
     def formation_energy(self, entry) -> float:
+        """Formation energy in eV/atom, with the entries' correction (``correction``)."""
         return float(self.phase_diagram.get_form_energy_per_atom(entry))
+
+    @property
+    def correction(self) -> str:
+        """Which energy correction the model's entries carry (corrections.py), e.g. "none (raw model energies)";
+        "given entries" when every entry came from the caller."""
+        labels = sorted({e.data["correction"] for e in self.entries if "correction" in e.data})
+        return " + ".join(labels) if labels else "given entries"
 
     def decomposition(self, entry) -> dict:
         """{product entry: fraction} the entry decomposes into (itself when stable)."""
@@ -118,6 +128,7 @@ class HullResult:
                 "formula": e.composition.reduced_formula,
                 "n_atoms": e.composition.num_atoms,
                 "energy_per_atom": e.energy_per_atom,
+                "correction_per_atom": e.correction_per_atom,
                 "e_form": self.formation_energy(e),
                 "e_above_hull": self.e_above_hull(e),
                 "stable": e in self.phase_diagram.stable_entries,
@@ -142,7 +153,8 @@ def _entry(structure: Structure, energy: float, cand: Candidate, key: str, conve
 def iter_hull(chemsys_or_entries, model: Potential | str | None = None, source="prototypes", max_atoms: int = 40, fmax: float = 0.1,
               steps: int = 200, store: ResultStore | None = None, candidates: list[Candidate] | None = None,
               client: Any = None, window: float | None = WINDOW, screen_steps: int = SCREEN_STEPS,
-              search: dict[str, int] | None = None, seed: int = 0, derivatives: bool = True) -> Iterator[HullProgress]:
+              search: dict[str, int] | None = None, seed: int = 0, derivatives: bool = True,
+              correction: str | dict | None = None, structures: Any = None) -> Iterator[HullProgress]:
     """Screen and relax candidates (cached) and yield HullProgress as they advance.
 
     ``chemsys_or_entries``: "Li-Fe-O", ["Li", "Fe", "O"], or a list of pymatgen
@@ -155,7 +167,17 @@ def iter_hull(chemsys_or_entries, model: Potential | str | None = None, source="
     writes the cache. ``search``: {formula: n} adds n PyXtal random structures of each
     formula (seeded by ``seed``; search.py). ``derivatives``: add ordered derivatives of
     parent lattices (derivatives.py). Every HullProgress carries ``sources``, the number
-    of candidates per source.
+    of candidates per source. ``correction``: None (the model's energies, right for the default
+    CHGNet, whose training energies include the MP2020 corrections already), "mp2020" (pymatgen's
+    MaterialsProject2020Compatibility, for models trained on uncorrected MPtrj energies),
+    "fitted" (per-element reference shifts fitted to experiment) or {element: eV/atom}: see
+    corrections.py. It is applied to the entries the model computes, on top of the raw energies
+    the cache holds (so switching costs nothing; screening ranks raw energies), never to
+    entries the caller gives, and elements get none; ``entry.data["correction"]`` names it.
+    ``structures``: the user's own candidates beside the system's (source "user", always relaxed
+    fully): Structures, ASE Atoms, CIF/POSCAR/... files, folders of them, ASE databases (.db), or
+    a list of these (user_files.py); those with elements outside the system are skipped with a
+    warning naming them, a file that cannot be read raises InvalidStructureError naming it.
     """
     from matwidgets.engine.search import check_search, random_search
 
@@ -166,6 +188,7 @@ def iter_hull(chemsys_or_entries, model: Potential | str | None = None, source="
     if max_atoms < 1:
         raise ValueError(f"max_atoms must be >= 1, got {max_atoms}")
     search = check_search(search)
+    check_correction(correction)
     if is_chemsys(chemsys_or_entries) and candidates is None:
         system = set(parse_chemsys(chemsys_or_entries))
         outside = [f for f in search if not {el.symbol for el in Composition(f).elements} <= system]
@@ -175,6 +198,13 @@ def iter_hull(chemsys_or_entries, model: Potential | str | None = None, source="
         given, cands = [], list(candidates)
     else:
         _, given, cands = _inputs(chemsys_or_entries, source, max_atoms, derivatives)
+    if structures is not None:
+        if not is_chemsys(chemsys_or_entries):
+            raise ValueError("structures= adds candidates to a chemical system ('Li-O'); with a list of entries, put them in the list")
+        if source == "mp" and candidates is None:
+            raise ValueError("structures= are relaxed with the model, source='mp' entries carry DFT energies: "
+                             "one hull cannot mix the two")
+        cands += user_candidates(structures, parse_chemsys(chemsys_or_entries))
     if not cands and not search:  # given entries only: no model needed
         if given:
             yield HullProgress(0, 0, given, [], from_cache=True, sources={})
@@ -185,6 +215,7 @@ def iter_hull(chemsys_or_entries, model: Potential | str | None = None, source="
     if is_chemsys(chemsys_or_entries) and candidates is None:
         elements = sorted(set(elements) | set(parse_chemsys(chemsys_or_entries)))
     check_model_elements(model, elements)  # before any work: a model that lacks an element fails every candidate
+    corrector = Corrector(correction, model)  # before any work too: "fitted" for a model it was not fitted for fails here
     gen_failures: list[dict] = []
     for formula, n in search.items():
         found, lost = random_search(formula, n, seed=seed, max_atoms=max_atoms)
@@ -201,7 +232,17 @@ def iter_hull(chemsys_or_entries, model: Potential | str | None = None, source="
     with contextlib.closing(_relax_all(cands, given, model, fmax, steps, store, client, window, screen_steps)) as inner:
         for step in inner:
             step.sources = sources
+            step.new_entries, rejected = corrector.apply(step.new_entries)
+            step.new_failures = list(step.new_failures) + [_rejected(e, corrector.label) for e in rejected]
             yield step
+
+
+def _rejected(entry, label: str) -> dict:
+    """The failure record of an entry the correction scheme rejects (kept, not dropped)."""
+    d = entry.data
+    return {"formula": entry.composition.reduced_formula, "source": d.get("source", ""), "label": d.get("label", ""),
+            "error": f"the correction {label} rejects this entry", "key": entry.entry_id, "structure": entry.structure,
+            "stage": d.get("stage", RELAXED)}
 
 
 def check_model_elements(model: Potential, elements: Sequence[str]) -> None:
@@ -278,7 +319,9 @@ def hull_for(chemsys_or_entries, model: Potential | str | None = None, source="p
              **kw) -> HullResult:
     """The convex hull of a chemical system (see ``iter_hull`` for the arguments).
 
-    ``progress=True`` shows a bar of finished candidates (tqdm: notebook or terminal)."""
+    ``progress=True`` shows a bar of finished candidates (tqdm: notebook or terminal);
+    ``correction=`` (None by default: see ``iter_hull`` and corrections.py) is named by
+    ``HullResult.correction``."""
     found: dict = {}
     failed: list = []
     elements = None

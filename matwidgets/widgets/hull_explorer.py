@@ -11,6 +11,7 @@ import ipywidgets as W
 import plotly.graph_objects as go
 import traitlets as t
 
+from matwidgets.engine.corrections import Corrector
 from matwidgets.engine.hull import HullResult, is_chemsys, iter_hull, parse_chemsys
 from matwidgets.engine.hull_stages import entry_key, merge_progress
 from matwidgets.engine.models import load_model
@@ -170,6 +171,7 @@ class HullExplorer(HullSearch, W.VBox):
             return f"relaxing candidates, smallest cells first: {html.escape(self._waiting_for or 'nothing finished yet')}"
         stages = ", ".join(f"{n} {html.escape(k)}" for k, n in sorted(self.stage_counts.items()))
         parts = [f"{len(self.result.entries)} entries on the plot ({stages})"]
+        parts.append(f"energy correction: {html.escape(self.result.correction)}")
         if self.workers:
             parts.append("workers: " + ", ".join(f"{html.escape(w)} {n}" for w, n in sorted(self.workers.items())))
         if self.provisional:
@@ -194,6 +196,7 @@ class HullExplorer(HullSearch, W.VBox):
         line = f"{job.status}: {len(self._found)} entries ({stages})" + (f", {n_fail} failed (see to_dataframe())" if n_fail else "")
         if self._missing:
             line += f"; no reference for {', '.join(self._missing)}: its compounds are left out"
+        line += f"; energy correction: {html.escape(self.result.correction)}"
         if self.workers:
             line += "; workers: " + ", ".join(f"{html.escape(w)} {n}" for w, n in sorted(self.workers.items()))
         self.status.value = line
@@ -308,13 +311,19 @@ class HullExplorer(HullSearch, W.VBox):
             raise ValueError("the hull is not built yet: add candidates once its elemental references are in")
         model = self._model
 
+        correction = self._hull_kw.get("correction")
+
         def run():
-            yield relax(structure, load_model() if model is None else model, fmax=0.05, steps=300)
+            m = load_model() if model is None else load_model(model) if isinstance(model, str) else model
+            yield relax(structure, m, fmax=0.05, steps=300), Corrector(correction, m)
 
         def got(job, items):
-            res = items[-1]
+            res, corrector = items[-1]
             entry = ComputedStructureEntry(res.structure, res.energy, entry_id=f"{name}-{len(self.entries)}",
                                            data={"source": "user", "label": name})
+            ok, _ = corrector.apply([entry])  # the hull's correction, as its other entries have
+            if not ok:
+                raise ValueError(f"{name}: the correction {corrector.label} rejects this structure")
             before = self.result
             out = {"entry": entry, "e_above_hull": before.e_above_hull(entry), "e_form": before.formation_energy(entry),
                    "reaction": before.reaction(entry)}

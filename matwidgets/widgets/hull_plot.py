@@ -100,6 +100,9 @@ def _hover(result, entries) -> tuple[list, list]:
         custom.append([ef, eh])
         note = stage_note(e)
         conv = f"<br><i>{html.escape(note)}</i>" if note else ""
+        if "correction" in e.data:  # which scheme (corrections.py), and how much it moved this entry
+            amount = f" ({e.correction_per_atom:+.3f} eV/atom)" if abs(e.correction_per_atom) > 5e-4 else ""
+            conv += f"<br>correction: {html.escape(e.data['correction'])}{amount}"
         text.append(f"<b>{html.escape(entry_title(e))}</b><br>E_form = {ef:.3f} eV/atom<br>E_hull = {1000 * eh:.0f} meV/atom<br>"
                     f"{html.escape(origin(e))}{conv}")
     return custom, text
