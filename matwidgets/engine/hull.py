@@ -194,16 +194,17 @@ def iter_hull(chemsys_or_entries, model: Potential | str | None = None, source="
         outside = [f for f in search if not {el.symbol for el in Composition(f).elements} <= system]
         if outside:
             raise InvalidChemsysError(f"search: {', '.join(outside)} is not in the chemical system {chemsys_or_entries!r}")
-    if candidates is not None:  # the caller chose what to relax
-        given, cands = [], list(candidates)
-    else:
-        _, given, cands = _inputs(chemsys_or_entries, source, max_atoms, derivatives)
     if structures is not None:
         if not is_chemsys(chemsys_or_entries):
             raise ValueError("structures= adds candidates to a chemical system ('Li-O'); with a list of entries, put them in the list")
         if source == "mp" and candidates is None:
             raise ValueError("structures= are relaxed with the model, source='mp' entries carry DFT energies: "
                              "one hull cannot mix the two")
+    if candidates is not None:  # the caller chose what to relax
+        given, cands = [], list(candidates)
+    else:
+        _, given, cands = _inputs(chemsys_or_entries, source, max_atoms, derivatives)
+    if structures is not None:
         cands += user_candidates(structures, parse_chemsys(chemsys_or_entries))
     if not cands and not search:  # given entries only: no model needed
         if given:
