@@ -189,18 +189,29 @@ def _hull(args: argparse.Namespace) -> int:
     _check_device(args.device)
     from matwidgets.engine.hull import HullResult, iter_hull, parse_chemsys
     from matwidgets.engine.hull_stages import merge_progress
+    from matwidgets.errors import InvalidStructureError
 
     elements = parse_chemsys(args.chemsys)  # unknown or repeated elements -> InvalidChemsysError
     model = _load_model(args.model, args.device)
     _check_elements(elements, model)
     found: dict = {}
     failed: list = []
-    for step in iter_hull(elements, model, max_atoms=args.max_atoms, steps=args.steps):
+    correction = None if args.correction == "none" else args.correction
+    try:
+        steps = iter_hull(elements, model, max_atoms=args.max_atoms, steps=args.steps, correction=correction,
+                          structures=args.structures)
+        first = next(steps, None)  # the set-up: user files read, the correction checked against the model
+    except (InvalidStructureError, ValueError) as err:  # an unreadable file, "fitted" for another model
+        raise CLIError(str(err)) from None
+    if first is not None:
+        merge_progress(found, failed, first)
+    for step in steps:
         merge_progress(found, failed, step)
         stage = f", {step.stage} {step.stage_done}/{step.stage_total}" if step.stage_total else ""
         print(f"\r{step.done}/{step.total} candidates final{stage}   ", end="", file=sys.stderr, flush=True)
     print(file=sys.stderr)
     result = HullResult(list(found.values()), failed, elements)
+    print(f"energy correction: {result.correction}", file=sys.stderr)
     df = result.to_dataframe()
     cols = ["formula", "e_form", "e_above_hull", "stable", "source", "prototype"]
     print(df[df.stable | (df.e_above_hull <= args.threshold)][cols].to_string(index=False, float_format=lambda x: f"{x:.4f}"))
@@ -235,6 +246,10 @@ def build_parser() -> argparse.ArgumentParser:
     h.add_argument("--max-atoms", type=_int_at_least(1), default=40, help="largest prototype cell (default 40)")
     h.add_argument("--steps", type=_int_at_least(0), default=200, help="FIRE steps per candidate (default 200)")
     h.add_argument("--threshold", type=float, default=0.1, help="show entries up to this E_hull, eV/atom (default 0.1)")
+    h.add_argument("--correction", choices=["none", "mp2020", "fitted"], default="none",
+                   help="energy correction on top of the model's energies (default none: CHGNet's training energies include MP2020)")
+    h.add_argument("--structures", nargs="+", default=None, metavar="PATH",
+                   help="your own candidates too: CIF/POSCAR files, folders of them, ASE .db files")
     h.set_defaults(func=_hull)
     return parser
 

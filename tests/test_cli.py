@@ -48,6 +48,10 @@ BAD_INPUT = {
     "missing-file": (["predict", "--model", "lj", "{tmp}/missing.cif"], "file not found"),
     "unparsable-cif": (["predict", "--model", "lj", "{tmp}/bad.cif"], "cannot parse"),  # pymatgen warns first
     "out-dir-missing": (["hull", "Li-O", "--model", "lj", "--out", "{tmp}/no/such/dir/hull.html"], "does not exist"),
+    "hull-unreadable-structures": (["hull", "Na-Cl", "--model", "lj", "--max-atoms", "2", "--structures", "{tmp}/bad.cif"],
+                                   "cannot read"),
+    "hull-fitted-for-another-model": (["hull", "Na-Cl", "--model", "lj", "--max-atoms", "2", "--correction", "fitted"],
+                                      "is fitted for chgnet"),
     "negative-steps": (["hull", "Li-O", "--model", "lj", "--steps", "-3"], "--steps: must be a non-negative integer, got -3"),
     "negative-max-atoms": (["hull", "Li-O", "--model", "lj", "--max-atoms", "-1"], "--max-atoms: must be a positive integer, got -1"),
     "unsupported-element": (["hull", "Og-Li", "--model", "chgnet", "--device", "cpu"], "model chgnet does not support element Og"),
@@ -151,6 +155,14 @@ def test_hull_writes_html(capsys, tmp_path):
     assert main(["hull", "Ar-Ne", "--model", "lj", "--device", "cpu", "--max-atoms", "2", "--steps", "3", "--out", str(out)]) == 0
     assert "Ar" in capsys.readouterr().out
     assert out.stat().st_size > 0 and "plotly" in out.read_text()[:200_000].lower()
+
+
+def test_hull_takes_user_structures_and_names_the_correction(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("MATWIDGETS_CACHE", str(tmp_path / "cache"))
+    assert main(["hull", "Na-Cl", "--model", "lj", "--device", "cpu", "--max-atoms", "2", "--steps", "3", "--threshold", "100",
+                 "--structures", str(EXAMPLES / "NaCl.cif")]) == 0
+    cap = capsys.readouterr()
+    assert "user" in cap.out and "energy correction: none" in cap.err
 
 
 def test_warnings_are_held_back_on_error(monkeypatch, capsys):

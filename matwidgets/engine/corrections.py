@@ -38,6 +38,7 @@ a dict {element: shift, eV/atom}: the same, with shifts the caller chose (or fit
 
 from __future__ import annotations
 
+import copy
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
@@ -107,10 +108,11 @@ class Corrector:
             self.shifts = {el: float(v) for el, v in correction.items()}
 
     def apply(self, entries: Iterable) -> tuple[list, list]:
-        """(corrected entries, failure records for entries the scheme rejects). Each entry's
-        ``data["correction"]`` names the scheme; its ``energy_adjustments`` are replaced."""
+        """(corrected copies, the entries the scheme rejects). Each copy's ``data["correction"]``
+        names the scheme and its ``energy_adjustments`` are the scheme's alone. Copies: the
+        originals may still serve elsewhere as raw energies (iter_hull screens on those)."""
         ok, rejected = [], []
-        for e in entries:
+        for e in map(_copy, entries):
             e.data["correction"] = self.label
             if self.correction is None:
                 ok.append(e)
@@ -130,6 +132,13 @@ class Corrector:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "Failed to guess oxidation states" for intermetallics: no anion correction, as meant
             return self.compat.process_entry(entry, clean=True)
+
+
+def _copy(entry):
+    """A copy sharing the structure (never modified here) but not the mutable parts a scheme writes."""
+    out = copy.copy(entry)
+    out.data, out.parameters, out.energy_adjustments = dict(entry.data), dict(entry.parameters), []
+    return out
 
 
 def mp_parameters(composition: Composition, compat) -> dict:

@@ -35,8 +35,17 @@ def fe_o_candidates():
     return [Candidate(fe, "prototype", "bcc"), Candidate(dimer("O"), "molecule", "O2"), Candidate(feo, "prototype", "rocksalt")]
 
 
-def run(tmp_path, model, **kw):
-    return hull_for("Fe-O", model, candidates=fe_o_candidates(), store=ResultStore(tmp_path / "r.db"), steps=40, window=None, **kw)
+def more_candidates():
+    """Polymorphs too, so that staged screening has something to screen out."""
+    fcc = Structure.from_spacegroup("Fm-3m", Lattice.cubic(3.6), ["Fe"], [[0, 0, 0]])
+    cscl = Structure(Lattice.cubic(2.7), ["Fe", "O"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    fe3o4 = Structure(Lattice.cubic(4.2), ["Fe", "Fe", "Fe", "O"], [[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]])
+    return fe_o_candidates() + [Candidate(s, "prototype", k) for k, s in enumerate([fcc, cscl, fe3o4])]
+
+
+def run(tmp_path, model, db="r.db", cands=None, **kw):
+    kw = {"window": None, **kw}
+    return hull_for("Fe-O", model, candidates=cands or fe_o_candidates(), store=ResultStore(tmp_path / db), steps=40, **kw)
 
 
 def by_formula(res, formula):
@@ -69,6 +78,19 @@ def test_mp2020_equals_pymatgen_by_hand_and_the_cache_keeps_raw_energies(tmp_pat
     assert ResultStore(tmp_path / "r.db").get(key)["energy"] == pytest.approx(feo_raw.energy, abs=1e-6)
     assert "MP2020" in cor.correction and "none" in raw.correction
     assert cor.to_dataframe().set_index("formula").loc["FeO", "correction_per_atom"] == pytest.approx(hand.correction / 2)
+
+
+def test_screening_ranks_raw_energies_so_a_switch_recomputes_nothing(tmp_path):
+    model = Counting()
+    staged = {"window": 0.0, "screen_steps": 3, "cands": more_candidates()}
+    raw = run(tmp_path, model, "raw.db", **staged)
+    shifted = run(tmp_path, model, "shifted.db", correction={"O": 0.8, "Fe": -0.4}, **staged)  # a fresh cache
+    stages = {e.entry_id: (e.data["stage"], round(e.uncorrected_energy, 9)) for e in raw.entries}
+    assert stages == {e.entry_id: (e.data["stage"], round(e.uncorrected_energy, 9)) for e in shifted.entries}
+    assert "screened out" in {s for s, _ in stages.values()}
+    calls = model.calls
+    run(tmp_path, model, "raw.db", correction="mp2020", **staged)
+    assert model.calls == calls
 
 
 def test_mp_parameters_follow_mp_u_rules():
