@@ -74,10 +74,10 @@ def main() -> None:
     for corr in sorted(args.correction, key=lambda c: c != "none"):  # fitted-hull needs the raw table first
         if corr == "fitted-hull" and "none" not in tables:
             tables["none"] = run(args, model, exp, "none")
+            report("none", tables["none"])
         tables[corr] = run(args, model, exp, corr, tables.get("none"))
+        report(corr, tables[corr])  # as each is done: a long cold run shows its first table early
     print(f"\n{time.perf_counter() - t_all:.0f} s in all")
-    for corr, rows in tables.items():
-        report(corr, rows)
 
 
 def correction_for(name: str, system: str, model, raw_rows: list[dict] | None):

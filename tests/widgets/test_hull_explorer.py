@@ -348,3 +348,20 @@ def test_stop_reaches_a_random_search(tmp_path):
     ex.stop()
     assert job.wait(120) and job.status == "cancelled"
     assert ex.stop_button.disabled
+
+
+def test_correction_is_named_and_user_files_are_counted(tmp_path):
+    from pymatgen.io.cif import CifWriter
+
+    from tests.engine.test_hull import Counting, small_candidates
+
+    CifWriter(rocksalt(5.4)).write_file(tmp_path / "mine.cif")
+    ex = mw.HullExplorer(["Na", "Cl"], model=Counting(), candidates=small_candidates(), store=ResultStore(tmp_path / "r.db"), steps=30,
+                         correction={"Cl": 0.1}, structures=tmp_path / "mine.cif")
+    assert ex.job.wait(60) and ex.result is not None
+    assert ex.source_counts == {"prototype": 5, "user": 1} and "user 1" in ex.sources.value
+    assert "energy correction: elemental reference shifts Cl +0.100" in ex.status.value
+    hovers = [h for tr in ex.figure.data for h in (tr.hovertext or [])]
+    assert any("correction: elemental reference shifts Cl +0.100 (-0.050 eV/atom)" in h for h in hovers)  # NaCl: -x_Cl * 0.1
+    with pytest.raises(TypeError, match="correction"):  # the keywords it forwards are named when one is wrong
+        mw.HullExplorer(["Na", "Cl"], corection=None, autostart=False)
