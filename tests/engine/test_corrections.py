@@ -12,7 +12,7 @@ from pymatgen.entries.compatibility import MaterialsProject2020Compatibility
 from pymatgen.entries.computed_entries import ComputedStructureEntry
 
 import matwidgets as mw
-from matwidgets.engine.candidates import Candidate, dimer
+from matwidgets.engine.candidates import Candidate
 from matwidgets.engine.corrections import (Corrector, bundle_rows, bundled_shifts, check_correction, fit_element_shifts,
                                            mp_parameters)
 from matwidgets.engine.hull import hull_for
@@ -32,7 +32,8 @@ class Counting(mw.LennardJones):
 def fe_o_candidates():
     fe = Structure.from_spacegroup("Im-3m", Lattice.cubic(2.87), ["Fe"], [[0, 0, 0]])
     feo = Structure.from_spacegroup("Fm-3m", Lattice.cubic(4.3), ["Fe", "O"], [[0, 0, 0], [0.5, 0.5, 0.5]])
-    return [Candidate(fe, "prototype", "bcc"), Candidate(dimer("O"), "molecule", "O2"), Candidate(feo, "prototype", "rocksalt")]
+    o2 = Structure(Lattice.cubic(12.0), ["O", "O"], [[0, 0, 0], [2.6 / 12, 0, 0]])  # at the LJ minimum, not O2's 1.21 Å
+    return [Candidate(fe, "prototype", "bcc"), Candidate(o2, "molecule", "O2"), Candidate(feo, "prototype", "rocksalt")]
 
 
 def more_candidates():
