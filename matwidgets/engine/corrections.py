@@ -80,6 +80,8 @@ def correction_label(correction) -> str:
         return "MP2020 (pymatgen MaterialsProject2020Compatibility)"
     if correction == "fitted":
         return "fitted elemental references (FERE, bundled experimental enthalpies)"
+    if len(correction) > 6:  # a fitted set of many elements: the hover gives each entry's own amount
+        return f"elemental reference shifts ({len(correction)} elements)"
     return "elemental reference shifts " + ", ".join(f"{el} {v:+.3f}" for el, v in sorted(correction.items()))
 
 
