@@ -95,36 +95,44 @@ def correction_for(name: str, system: str, model, raw_rows: list[dict] | None):
 
 
 def run(args, model, exp, corr: str, raw_rows: list[dict] | None = None) -> list[dict]:
+    rows = []
+    try:
+        for system in args.systems:
+            _system(args, model, exp, corr, raw_rows, system, rows)
+    except KeyboardInterrupt:  # Ctrl-C (or SIGINT) on a long cold run: the table of the systems done so far
+        args.systems = list(dict.fromkeys(r["system"] for r in rows))  # the other tables: these systems (cached) only
+        print(f"[{corr}] interrupted: the tables below cover {len(args.systems)} systems only", flush=True)
+    return rows
+
+
+def _system(args, model, exp, corr, raw_rows, system, rows) -> None:
     import warnings
 
     import matwidgets as mw
 
-    rows = []
-    for system in args.systems:
-        key = "-".join(sorted(system.split("-")))
-        known = {c.reduced_formula: (c, e) for c, e in exp.get(key, []) if len(c.elements) > 1 and c.num_atoms <= MAX_FU_ATOMS}
-        if not known:
-            print(f"{system}: no experimental compound in the table", flush=True)
+    key = "-".join(sorted(system.split("-")))
+    known = {c.reduced_formula: (c, e) for c, e in exp.get(key, []) if len(c.elements) > 1 and c.num_atoms <= MAX_FU_ATOMS}
+    if not known:
+        print(f"{system}: no experimental compound in the table", flush=True)
+        return
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # mp2020 on CHGNet: the double count is the point of that table
+        res = mw.hull_for(system, model, max_atoms=args.max_atoms, window=args.window,
+                          correction=correction_for(corr, system, model, raw_rows))
+    dt = time.perf_counter() - t0
+    for formula, (comp, h_exp) in sorted(known.items()):
+        mine = [e for e in res.entries if e.composition.reduced_composition.almost_equals(comp)]
+        if not mine:
+            rows.append(dict(system=system, formula=formula, family=family(set(system.split("-"))), exp=h_exp, model=None, e_hull=None))
             continue
-        t0 = time.perf_counter()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # mp2020 on CHGNet: the double count is the point of that table
-            res = mw.hull_for(system, model, max_atoms=args.max_atoms, window=args.window,
-                              correction=correction_for(corr, system, model, raw_rows))
-        dt = time.perf_counter() - t0
-        for formula, (comp, h_exp) in sorted(known.items()):
-            mine = [e for e in res.entries if e.composition.reduced_composition.almost_equals(comp)]
-            if not mine:
-                rows.append(dict(system=system, formula=formula, family=family(set(system.split("-"))), exp=h_exp, model=None, e_hull=None))
-                continue
-            best = min(mine, key=lambda e: e.energy_per_atom)
-            rows.append(dict(system=system, formula=formula, family=family(set(system.split("-"))), exp=h_exp,
-                             model=res.formation_energy(best), e_hull=res.e_above_hull(best), stage=best.data.get("stage", "")))
-        found = [r for r in rows if r["system"] == system]
-        print(f"[{corr}] {system}: hull in {dt:.0f} s, {len(res.entries)} entries; "
-              + ", ".join(f"{r['formula']} " + (f"{r['model'] - r['exp']:+.3f} eV/atom, E_hull {1000 * r['e_hull']:.0f} meV"
-                                               if r["model"] is not None else "MISSING") for r in found), flush=True)
-    return rows
+        best = min(mine, key=lambda e: e.energy_per_atom)
+        rows.append(dict(system=system, formula=formula, family=family(set(system.split("-"))), exp=h_exp,
+                         model=res.formation_energy(best), e_hull=res.e_above_hull(best), stage=best.data.get("stage", "")))
+    found = [r for r in rows if r["system"] == system]
+    print(f"[{corr}] {system}: hull in {dt:.0f} s, {len(res.entries)} entries; "
+          + ", ".join(f"{r['formula']} " + (f"{r['model'] - r['exp']:+.3f} eV/atom, E_hull {1000 * r['e_hull']:.0f} meV"
+                                           if r["model"] is not None else "MISSING") for r in found), flush=True)
 
 
 def report(corr: str, rows: list[dict]) -> None:

@@ -65,7 +65,8 @@ def test_mp2020_equals_pymatgen_by_hand_and_the_cache_keeps_raw_energies(tmp_pat
     hand = ComputedStructureEntry(feo_raw.structure, feo_raw.energy, parameters={"run_type": "GGA+U", "hubbards": {"Fe": 5.3}})
     hand = MaterialsProject2020Compatibility(check_potcar=False).process_entry(hand)
     # MP2020 (Wang et al., Sci. Rep. 11, 15496 (2021)): oxide -0.687 eV/O, Fe GGA/GGA+U mixing -2.256 eV/Fe
-    assert hand.correction == pytest.approx(-0.687 - 2.256, abs=0.01)
+    n_fu = hand.composition.get_reduced_composition_and_factor()[1]  # the rocksalt cell holds 4 FeO
+    assert hand.correction / n_fu == pytest.approx(-0.687 - 2.256, abs=0.01)
     assert feo.correction == pytest.approx(hand.correction, abs=1e-9)
     elements = [e for e in raw.entries if len(e.composition.elements) == 1]
     pd = PhaseDiagram(elements + [hand])
@@ -157,10 +158,10 @@ def test_fit_element_shifts_recovers_known_shifts():
 
 def test_bundled_shifts_leave_a_system_out():
     rows = bundle_rows()
-    out = [r for r in rows if r["chemsys"] != "Cl-Zr"]
+    out = [r for r in rows if r["chemsys"] != "Ag-O"]
     assert len(out) < len(rows)
     expect = fit_element_shifts([r["formula"] for r in out], [r["e_form"] for r in out], [r["exp"] for r in out])
-    assert bundled_shifts(exclude_chemsys=["Zr-Cl"]) == pytest.approx(expect)
+    assert bundled_shifts(exclude_chemsys=["O-Ag"]) == pytest.approx(expect)  # either order of the elements
     with pytest.raises(ValueError, match="fitted for chgnet"):
         Corrector("fitted", Counting())
 
