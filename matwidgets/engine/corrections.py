@@ -31,7 +31,9 @@ None (the default): the model's energies as they are. Right for the default mode
   (matwidgets/data/exp_enthalpy_structures.json.gz, relaxed with the bundle's model,
   data.py), so only for that model. An empirical correction of the model's residual
   errors (molecule-in-a-box halogen references, cations in unusual oxidation states):
-  benchmarks/hull_vs_experiment.py evaluates it leave-one-system-out.
+  benchmarks/hull_vs_experiment.py evaluates it leave-one-system-out: MAE 0.110 -> 0.097
+  eV/atom on 97 compounds of 39 binaries (halides 0.181 -> 0.120). Not the default: it is
+  empirical, exists for one model, and moves the hull off the MP2020 scale MP data share.
 a dict {element: shift, eV/atom}: the same, with shifts the caller chose (or fitted
   with ``fit_element_shifts``).
 """
