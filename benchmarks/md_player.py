@@ -15,6 +15,11 @@ Measured here (2 cores, chgnet, Si 64 atoms, NVT, every=5, 300 steps):
   --no-browser, before Job.start released the kernel thread's OpenMP team: 0.48-0.50
   --no-browser, after: 0.98-1.01 (run_md 19.0 steps/s, MDPlayer 18.7-19.1)
   JupyterLab, before (plotly traces, OpenMP throttled): 0.52 (18.2 vs 9.4 steps/s)
+  JupyterLab, after (TracePlot, Job.start releases the OpenMP team), idle CPU, --repeat 3:
+    0.50 (run_md 18.5 steps/s [17.6, 19.9, 18.5], MDPlayer 9.3 [8.6, 9.5, 9.3]): goal not met.
+    Without the browser the player keeps 0.98-1.01, so the missing half goes with the page open
+    (Chromium's SwiftShader WebGL and uPlot share the 2 cores with the kernel, or the kernel's
+    own comm traffic); which of them was not profiled.
 """
 
 from __future__ import annotations

@@ -8,6 +8,14 @@ Measures, for diamond-silicon supercells:
 Chromium here renders WebGL with SwiftShader on the CPU; a real GPU is faster.
 
 Run: python benchmarks/viewer.py [--no-nglview]
+
+Measured on this 2-core CPU (idle, SwiftShader), 2026-12-02, goals from issue 17:
+  before impostors (three.js meshes):  1,000 atoms drawn 4 fps, 10,000 atoms 1 fps, first render of 100k 4.39 s
+  impostors (lib/impostors.js, quads ray-cast in the fragment shader), `python benchmarks/viewer.py`:
+    streaming 1,000 atoms: pushed 52 fps, drawn 16 fps    (goal >= 30: not met)
+    streaming 10,000 atoms: pushed 33 fps, drawn 6 fps    (goal >= 10: not met)
+    first render of 101,568 atoms: 5.29 s                 (goal <= 3 s: not met)
+    nglview first render, 10,648 atoms: 1.68 s
 """
 
 from __future__ import annotations
