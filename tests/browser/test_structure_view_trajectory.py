@@ -156,6 +156,11 @@ def test_movie_export_webm(open_notebook):
     nb.page.wait_for_selector(".mw-traj input[type=range]", state="visible", timeout=30_000)
     nb.kernel("fm = view.save_movie('traj.webm', fps=8, width=320, height=240)")
     assert nb.kernel_until("print(fm.done())", "True", timeout_s=60) == "True"
+    if "recorded no data" in nb.kernel("print(fm.exception())"):
+        # MediaRecorder encodes in real time; on a loaded CI machine a 1-s movie can come back
+        # empty (the browser says so, as checked here). A second recording must work.
+        nb.kernel("fm = view.save_movie('traj.webm', fps=8, width=320, height=240)")
+        assert nb.kernel_until("print(fm.done())", "True", timeout_s=60) == "True"
     assert nb.kernel("print(fm.result().name, open('traj.webm', 'rb').read(4).hex())").split() == ["traj.webm", "1a45dfa3"]
     assert root.get_attribute("data-movie-frame") == "8"
     url = f"{nb.lab.url}/files/traj.webm?token={nb.lab.token}"

@@ -81,12 +81,16 @@ async function movie(v, { fps, width, height, n_frames: n }) {
       v.root.dataset.movieFrame = String(k + 1);
       await sleep(t0 + ((k + 1) * 1000) / fps - performance.now());
     }
+    // the encoder runs behind the clock on a loaded CPU: give it the last frame's time again
+    // before stopping, or a short movie can come back with no data at all
+    await sleep(1000 / fps);
   } finally {
     rec.stop();
     track.stop();
   }
   await stopped;
   if (v.traj) v.requestFrame(Math.min(shown, v.traj.n - 1)); // back to the frame the slider shows
+  if (!parts.length) throw new Error("MediaRecorder recorded no data (try again, or a lower fps)");
   return new Blob(parts, { type }).arrayBuffer();
 }
 
