@@ -87,12 +87,12 @@ class Export(t.HasTraits):
             raise FileNotFoundError(f"folder {path.parent} does not exist")
         rid = secrets.token_hex(8)
         fut: Future = Future()
-        self._exports[rid] = {"future": fut, "kind": kind, "path": path, "chunks": []}
+        self._exports[rid] = {"future": fut, "kind": kind, "path": path, "chunks": {}}  # chunks: seq -> bytes
         self.send({"type": "export", "id": rid, "format": kind, **args})
         return fut
 
     def _on_export_msg(self, content: dict, buffers: list) -> None:
-        """``{type: "export_chunk", id, view, seq}`` + buffer, then ``{type: "export_done", id, n}`` or ``{type: "export_error", id, error}``."""
+        """``{type: "export_chunk", id, view, seq}`` + buffer, and ``{type: "export_done", id, n}``, or ``{type: "export_error", id, error}``."""
         job = self._exports.get(content.get("id"))
         if job is None:
             return
@@ -102,22 +102,27 @@ class Export(t.HasTraits):
             return
         kind = content.get("type")
         if kind == "export_chunk":
-            if content.get("seq") != len(job["chunks"]):
-                self._fail(content["id"], f"export chunk {content.get('seq')} arrived out of order")
-                return
-            job["chunks"].append(bytes(buffers[0]) if buffers else b"")
+            job["chunks"][content.get("seq")] = bytes(buffers[0]) if buffers else b""
         elif kind == "export_error":
             self._fail(content["id"], str(content.get("error")))
+            return
         elif kind == "export_done":
-            del self._exports[content["id"]]
-            if content.get("n") != len(job["chunks"]):
-                job["future"].set_exception(RuntimeError(f"export: {len(job['chunks'])} chunks arrived of {content.get('n')}"))
-                return
-            try:
-                data = b"".join(job["chunks"])
-                job["future"].set_result(data if job["path"] is None else _write_atomic(job["path"], [data]))
-            except Exception as err:  # a full disk or a removed folder: the future says so
-                job["future"].set_exception(err)
+            job["n"] = content.get("n")
+        # ipykernel (7.4) handles a comm message that comes while a cell runs at once, and one
+        # that came just before it after the cell: "done" can be handled before its last chunk.
+        # So the file is written once "done" and all n chunks are in, in whichever order.
+        n = job.get("n")
+        if n is None or len(job["chunks"]) < n:
+            return
+        del self._exports[content["id"]]
+        if sorted(job["chunks"]) != list(range(n)):
+            job["future"].set_exception(RuntimeError(f"export: chunks {sorted(job['chunks'])} arrived, expected 0..{n - 1}"))
+            return
+        try:
+            data = b"".join(job["chunks"][k] for k in range(n))
+            job["future"].set_result(data if job["path"] is None else _write_atomic(job["path"], [data]))
+        except Exception as err:  # a full disk or a removed folder: the future says so
+            job["future"].set_exception(err)
 
     def _fail(self, rid: str, message: str) -> None:
         job = self._exports.pop(rid)
