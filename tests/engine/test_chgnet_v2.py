@@ -225,6 +225,12 @@ def test_element_outside_range_names_model_and_element(ours32):
     s = Structure(Lattice.cubic(3.0), ["Cm"], [[0, 0, 0]])  # Z = 96 > 94
     with pytest.raises(InvalidStructureError, match=r"Cm.*chgnet"):
         ours32.compute(AtomsBatch.from_structures(s))
+    # the check reads max(Z) once per numbers tensor; an in-place change is seen again
+    b = AtomsBatch.from_structures(Structure(Lattice.cubic(3.0), ["Cu"], [[0, 0, 0]]))
+    ours32.compute(b)
+    b.numbers[0] = 96
+    with pytest.raises(InvalidStructureError, match=r"Cm.*chgnet"):
+        ours32.compute(b)
 
 
 def test_dtype_and_config(cells, ours32, ours64):

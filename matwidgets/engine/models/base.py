@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -25,6 +26,26 @@ from matwidgets.engine.neighbors import Edges, edge_vectors, neighbor_list
 EV_PER_A3_TO_GPA = 160.21766208
 FORMAT = "matwidgets-potential/2"  # what Potential.save writes
 OLD_FORMATS = ("matwidgets-potential/1",)  # SchNet-only checkpoints from before engine v2
+
+
+_MAX_Z: dict[int, tuple[weakref.ref, int, int]] = {}  # id(numbers) -> (the tensor, its _version, max Z)
+
+
+def max_number(numbers: torch.Tensor) -> int:
+    """The largest atomic number of ``numbers``, read from its device once per tensor.
+
+    An MD run or a relaxation passes the same numbers tensor at every step, so checking
+    it costs one host sync per run, not per step (issue 12, item 9). An in-place change
+    bumps the tensor's ``_version`` and is read again.
+    """
+    hit = _MAX_Z.get(id(numbers))
+    if hit is not None and hit[0]() is numbers and hit[1] == numbers._version:
+        return hit[2]
+    z = int(numbers.max()) if numbers.numel() else 0
+    if len(_MAX_Z) > 256:  # a few live runs at a time: forget the old ones
+        _MAX_Z.clear()
+    _MAX_Z[id(numbers)] = (weakref.ref(numbers), numbers._version, z)
+    return z
 
 
 def weights_hash(module: torch.nn.Module) -> str:
@@ -118,10 +139,10 @@ class Potential(torch.nn.Module):
     def check_numbers(self, batch: AtomsBatch) -> None:
         from matwidgets.errors import InvalidStructureError
 
-        if int(batch.numbers.max()) > self.max_z:
+        z = max_number(batch.numbers)
+        if z > self.max_z:
             from pymatgen.core.periodic_table import Element
 
-            z = int(batch.numbers.max())
             raise InvalidStructureError(f"element {Element.from_Z(z).symbol} (Z={z}) is not supported by model {self.name} (Z <= {self.max_z})")
 
     def compute(self, batch: AtomsBatch, forces: bool = True, stress: bool = True, training: bool = False,
