@@ -12,6 +12,15 @@ Goals (issue 12): predict >= 2x, md >= 2x, overhead <= 1.15x, batched >= 4x, fra
 Ratios are reference time / ours (> 1: ours is faster) except overhead and frames (< 1.15, < 10%).
 
 Run: python benchmarks/engine.py [--only predict md ...] [--repeat 3]
+
+Measured 2026-12-02 on the 2-core CI-like CPU, after atom_conv (chgnet.py), medians of 3:
+  predict   chgnet best 25.6 s (one by one), ours 11.2 s -> 2.28x
+  md        chgnet 8.4 steps/s, ours 21.7 -> 2.59x (1.82x before atom_conv)
+  overhead  64 x 8 atoms 282 ms, one 512-atom cell 311 ms -> 0.91x
+  batched   sequential 376 atom-steps/s, batched 1631 -> 4.34x (2.95x before)
+  frames    1.0% of a step
+  zoo       us/atom: chgnet 1401, chgnet-0.2.0 1069, chgnet-r2scan 1421, sevennet-0 6044,
+            sevennet-l3i5 17364, sevennet-mf-0 6614, schnet 100, lj 13, morse 12
 """
 
 from __future__ import annotations

@@ -322,3 +322,28 @@ def test_soft_species_one_hot_is_exact_and_gradient_matches_fd(ours64):
     analytic = float(grad[atom, 2] - grad[atom, 1])
     assert abs(fd - analytic) < 1e-6 * max(1.0, abs(analytic)), (fd, analytic)
     assert abs(analytic) > 1e-3  # Mg -> Ca changes the energy
+
+
+def test_atom_conv_equals_chgnets_layer_with_gradients(ours64):
+    """atom_conv (the first Linear taken block by block) against chgnet's own AtomConv.forward:
+    outputs, input gradients, weight gradients and a double backward, for every layer."""
+    from matwidgets.engine.models.chgnet import atom_conv
+
+    gen = torch.Generator().manual_seed(0)
+    n_atoms, n_undirected = 7, 20
+    d2u = torch.cat([torch.arange(n_undirected), torch.randperm(n_undirected, generator=gen)])
+    atom_graph = torch.randint(0, n_atoms, (2 * n_undirected, 2), generator=gen)
+    for layer in ours64.model.atom_conv_layers:
+        x = torch.randn(n_atoms, 64, dtype=torch.float64, generator=gen).requires_grad_()
+        b = torch.randn(n_undirected, 64, dtype=torch.float64, generator=gen).requires_grad_()
+        w = torch.rand(n_undirected, 64, dtype=torch.float64, generator=gen)
+        outs = []
+        for f in (lambda: layer(atom_feas=x, bond_feas=b, bond_weights=w, atom_graph=atom_graph, directed2undirected=d2u),
+                  lambda: atom_conv(layer, x, b, w, atom_graph, d2u)):
+            y = f()
+            params = [x, b, *layer.parameters()]
+            grads = torch.autograd.grad((y**2).sum(), params, create_graph=True)
+            gg = torch.autograd.grad(sum((g**2).sum() for g in grads[:2]), x)[0]  # a force-loss-like double backward
+            outs.append([y, *grads, gg])
+        for ref, ours in zip(*outs, strict=True):
+            assert torch.allclose(ours, ref, rtol=1e-10, atol=1e-10)

@@ -11,6 +11,9 @@ change only what costs time without changing the numbers:
 * forces and stress come from ONE backward pass, without ``create_graph``
   unless training. CHGNet's ``_compute`` always keeps the double-backward graph
   and runs two passes; that is most of its time at inference.
+* AtomConv's gated MLP takes its first Linear block by block (``atom_conv``):
+  once per atom and once per undirected bond, gathered per edge, instead of on
+  the concatenated [centre | bond | neighbour] row of every directed edge.
 
 Extras over chgnet's own interface: ``training=True`` keeps the graph so a force
 loss back-propagates into the weights; ``species_weights`` mixes the atom
@@ -35,6 +38,44 @@ from matwidgets.errors import InvalidStructureError
 
 
 _CUTOFF_PAD = 1e-4  # Å
+
+
+def atom_conv(layer: torch.nn.Module, atom_feas: torch.Tensor, bond_feas: torch.Tensor, bond_weights: torch.Tensor,
+              atom_graph: torch.Tensor, directed2undirected: torch.Tensor) -> torch.Tensor:
+    """chgnet's ``AtomConv.forward``, with its own modules and weights, in fewer multiply-adds.
+
+    AtomConv sends each directed edge's row [x_centre | b_bond | x_neighbour] (3 x 64 wide)
+    through the first Linear of both halves of a gated MLP. That Linear is a sum over the
+    three blocks, W [x_c; b; x_n] = W_c x_c + W_b b + W_n x_n, so here each block's product
+    is taken once per atom or once per undirected bond and gathered per edge: a directed
+    edge then costs no 192-wide matrix row. Everything after that Linear is chgnet's own
+    modules, in chgnet's order; the numbers equal chgnet's to rounding (tests/engine/test_chgnet_v2.py).
+    Why by hand: the atom graph has ~45 directed edges per atom and these products were
+    the largest single cost of a CHGNet step on the CPU (issue 12's MD goals).
+    """
+    g = layer.twoBody_atom
+    first = (g.mlp_core.layers[0], g.mlp_gate.layers[0])
+    if not all(isinstance(lin, torch.nn.Linear) for lin in first):  # an MLP without a hidden layer: chgnet's way
+        return layer(atom_feas=atom_feas, bond_feas=bond_feas, bond_weights=bond_weights, atom_graph=atom_graph,
+                     directed2undirected=directed2undirected)
+    f, h = atom_feas.shape[1], first[0].out_features
+    w = torch.cat([lin.weight for lin in first])  # [2h, 2f + bond_fea_dim]: core rows, then gate rows
+    centre, nbr = atom_graph[:, 0], atom_graph[:, 1]
+    x = (atom_feas @ w[:, :f].T).index_select(0, centre) + (atom_feas @ w[:, -f:].T).index_select(0, nbr)
+    per_bond = bond_feas @ w[:, f:-f].T
+    if first[0].bias is not None:
+        per_bond = per_bond + torch.cat([lin.bias for lin in first])
+    x = x + per_bond.index_select(0, directed2undirected)  # [n_directed, 2h]
+    core, gate = g.mlp_core.layers[1:](x[:, :h]), g.mlp_gate.layers[1:](x[:, h:])
+    if g.norm is not None:
+        core, gate = g.bn1(core), g.bn2(gate)
+    messages = g.activation(core) * g.sigmoid(gate) * bond_weights.index_select(0, directed2undirected)
+    new = torch.zeros_like(atom_feas).index_add(0, centre, messages)  # chgnet's aggregate(average=False)
+    if layer.use_mlp_out:
+        new = layer.mlp_out(new)
+    if layer.resnet:
+        new = new + atom_feas
+    return new if layer.atom_norm is None else layer.atom_norm(new)
 
 
 class CHGNetPotential(Potential):
@@ -160,8 +201,7 @@ class CHGNetPotential(Potential):
         magmom = None
         for idx, (atom_layer, bond_layer, angle_layer) in enumerate(
                 zip(m.atom_conv_layers[:-1], m.bond_conv_layers, m.angle_layers, strict=False)):
-            atom_feas = atom_layer(atom_feas=atom_feas, bond_feas=bond_feas, bond_weights=bond_weights_ag,
-                                   atom_graph=g.atom_graph, directed2undirected=g.directed2undirected)
+            atom_feas = atom_conv(atom_layer, atom_feas, bond_feas, bond_weights_ag, g.atom_graph, g.directed2undirected)
             if has_angles and bond_layer is not None:
                 bond_feas = bond_layer(atom_feas=atom_feas, bond_feas=bond_feas, bond_weights=bond_weights_bg,
                                        angle_feas=angle_feas, bond_graph=bond_graph)
@@ -169,8 +209,7 @@ class CHGNetPotential(Potential):
                     angle_feas = angle_layer(atom_feas=atom_feas, bond_feas=bond_feas, angle_feas=angle_feas, bond_graph=bond_graph)
             if idx == m.n_conv - 2:
                 magmom = torch.abs(m.site_wise(atom_feas)).view(-1)
-        atom_feas = m.atom_conv_layers[-1](atom_feas=atom_feas, bond_feas=bond_feas, bond_weights=bond_weights_ag,
-                                           atom_graph=g.atom_graph, directed2undirected=g.directed2undirected)
+        atom_feas = atom_conv(m.atom_conv_layers[-1], atom_feas, bond_feas, bond_weights_ag, g.atom_graph, g.directed2undirected)
         if m.readout_norm is not None:
             atom_feas = m.readout_norm(atom_feas)
         return m.mlp(atom_feas).view(-1), magmom
