@@ -126,6 +126,8 @@ def test_remove_masker_with_isolated_atoms_chgnet():
     s = Structure(Lattice.cubic(12.0), ["Si", "O", "O"], [[0, 0, 0], [0.13, 0, 0], [-0.13, 0, 0]])
     model = mw.load_model("chgnet", device="cpu")
     a = explain(s, model, target="energy")
-    assert abs(a.residual) < 1e-6 and np.isfinite(a.values).all()
+    # float32: the full and empty values come from another batch than the coalitions, so the
+    # sum rule holds to float32 round-off of the energy (~1e-7 relative), not to 1e-6 eV
+    assert abs(a.residual) < 1e-6 * abs(a.full_value) and np.isfinite(a.values).all()
     with pytest.raises(mw.InvalidStructureError, match="isolated"):
         mw.predict(Structure(Lattice.cubic(12.0), ["Si"], [[0, 0, 0]]), model)
