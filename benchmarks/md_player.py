@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -67,6 +68,7 @@ def main() -> None:
     ap.add_argument("--every", type=int, default=5)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--no-browser", action="store_true", help="run the cells in this process, without JupyterLab")
+    ap.add_argument("--poll", type=float, default=2.0, help="seconds between the harness's 'finished yet?' cells")
     args = ap.parse_args()
     plain, widget = [], []
     if args.no_browser:
@@ -89,9 +91,42 @@ def main() -> None:
         for _ in range(args.repeat):
             plain.append(float(nb.kernel("print(plain_rate())", timeout_s=600)))
             nb.kernel("stamps.clear(); player.reset(); job = player.start()")
-            nb.kernel_until("print(job.finished)", "True", timeout_s=600)
+            cpu = CpuSampler()
+            while nb.kernel("print(job.finished)").strip() != "True":  # a user watching, not a tight poll
+                page.wait_for_timeout(int(1000 * args.poll))
+            print("  CPU while the player ran (% of one core):", cpu.done())
             widget.append(float(nb.kernel("print((stamps[-1][0] - stamps[0][0]) / (stamps[-1][1] - stamps[0][1]))")))
     report(args, plain, widget, "MDPlayer in JupyterLab:")
+
+
+class CpuSampler:
+    """CPU time of the machine's processes over a run, grouped: kernel, Jupyter server, Chromium, other."""
+
+    def __init__(self):
+        import psutil
+
+        self.psutil = psutil
+        self.t0, self.start = time.perf_counter(), self._times()
+
+    def _times(self) -> dict:
+        out = {}
+        for p in self.psutil.process_iter(["pid", "cmdline"]):
+            try:
+                t = p.cpu_times()
+                out[p.pid] = (" ".join(p.info["cmdline"] or []), t.user + t.system)
+            except (self.psutil.NoSuchProcess, self.psutil.AccessDenied):
+                pass
+        return out
+
+    def done(self) -> dict:
+        end, wall = self._times(), time.perf_counter() - self.t0
+        groups: dict = {}
+        for pid, (cmd, t) in end.items():
+            used = t - self.start.get(pid, (cmd, 0.0))[1]
+            name = ("kernel" if "ipykernel" in cmd else "jupyter server" if "jupyter" in cmd or "lab" in cmd.split(" ")[0]
+                    else "chromium" if "chrom" in cmd else "other")
+            groups[name] = groups.get(name, 0.0) + used
+        return {k: round(100 * v / wall) for k, v in sorted(groups.items())}
 
 
 def report(args, plain: list[float], widget: list[float], label: str) -> None:

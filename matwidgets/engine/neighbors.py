@@ -268,6 +268,7 @@ class VerletList:
         self.method = method
         self.n_builds = 0
         self.n_calls = 0
+        self.fresh = False  # whether the last call built the list
         self._edges: Edges | None = None
         self._key: tuple | None = None  # (n_atoms, n_systems, dtype, device)
         self._radius = 0.0  # Å: the list holds every pair within this at the last build
@@ -281,7 +282,8 @@ class VerletList:
 
     def __call__(self, batch: AtomsBatch, cutoff: float) -> Edges:
         self.n_calls += 1
-        if self._must_rebuild(batch, cutoff):
+        self.fresh = self._must_rebuild(batch, cutoff)  # built by this call (models check topology then)
+        if self.fresh:
             self._build(batch, cutoff)
         return self._edges
 

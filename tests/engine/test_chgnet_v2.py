@@ -217,6 +217,15 @@ def test_isolated_atom_is_named_unless_allowed(ours64):
     s = Structure(Lattice.cubic(14.0), ["Cu", "Cu", "O"], [[0, 0, 0], [0.15, 0, 0], [0.5, 0.5, 0.5]])
     with pytest.raises(InvalidStructureError, match="atom 2 has no neighbour"):
         ours64.compute(AtomsBatch.from_structures(s))
+    # with a Verlet list (MD, FIRE) the check runs when the list is built for the call
+    from matwidgets.engine.neighbors import VerletList
+
+    vl = VerletList()
+    with pytest.raises(InvalidStructureError, match="atom 2 has no neighbour"):
+        ours64.compute(AtomsBatch.from_structures(s), neighbors=vl)
+    assert vl.fresh
+    ours64.compute(AtomsBatch.from_structures(s), neighbors=vl, allow_isolated=True)
+    assert not vl.fresh  # the same positions: no rebuild, and no isolated-atom sync at this step
     out = ours64.compute(AtomsBatch.from_structures(s), allow_isolated=True)
     assert torch.isfinite(out["energy"]).all() and torch.equal(out["forces"][2], torch.zeros(3, dtype=torch.float64))
 

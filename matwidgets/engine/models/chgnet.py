@@ -151,7 +151,11 @@ class CHGNetPotential(Potential):
         # r <= cutoff (pymatgen), which matters only for whether an atom counts as isolated
         edges = (neighbors or neighbor_list)(batch, self.cutoff + _CUTOFF_PAD)
         g = chgnet_graph(batch, edges, self.cutoff, self.bond_cutoff)
-        if not allow_isolated and bool(g.isolated.any()):  # one host sync, for a clear error
+        # isolated atoms are looked for (a host sync, for a clear error) on every call, or with
+        # a Verlet list when it was built for this call: not at every MD or FIRE step (issue 12,
+        # item 9). Between builds an atom moves less than skin/2, so only one whose nearest
+        # neighbour sat within a skin of the cutoff at the build could drift out unnoticed.
+        if not allow_isolated and getattr(neighbors, "fresh", True) and bool(g.isolated.any()):
             atom = int(torch.nonzero(g.isolated)[0])
             raise InvalidStructureError(f"atom {atom} has no neighbour within {self.cutoff} Å; CHGNet cannot treat isolated atoms")
         return g
