@@ -13,6 +13,11 @@ import numpy as np
 import torch
 
 BOND_TOLERANCE = 1.1  # bond when d < 1.1 * (r_cov,i + r_cov,j), and not metal-metal
+# While frames stream, a bond already drawn breaks only beyond 1.25 (r_i + r_j) (hysteresis).
+# Thermal motion would otherwise make bonds flicker at 1.1: in Si at 300 K, bonds of 2.35 Å
+# against a 2.44 Å threshold broke and formed at most frames (236-256 of 256 drawn), and
+# each change rebuilt the picture. A bond that really breaks (a melt, a reaction) still does.
+BREAK_TOLERANCE = 1.25
 MAX_CUTOFF = 6.0  # Å
 
 
@@ -35,17 +40,38 @@ def _pairs(pos: np.ndarray, cell: np.ndarray, pbc: np.ndarray, cutoff: float) ->
     return i.numpy().astype(np.int64), j.numpy().astype(np.int64), s.numpy().astype(np.int64)
 
 
-def _bonded(pos, cell, radii, metal, i, j, s) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The candidate pairs that are bonds, both ways, sorted by (i, j, shift)."""
+def _bond_mask(pos, cell, radii, metal, i, j, s, was=None, break_tolerance=BOND_TOLERANCE) -> np.ndarray:
+    """[e] which candidate pairs are bonds: d < 1.1 (r_i + r_j), or d < break_tolerance (r_i + r_j)
+    for the pairs bonded in the last frame (``was``); never metal-metal."""
     d = np.linalg.norm(pos[j] - pos[i] + s @ cell, axis=1)  # [e]
-    keep = (d < BOND_TOLERANCE * (radii[i] + radii[j])) & (d > 0.1) & ~(metal[i] & metal[j])
-    i, j, s = i[keep], j[keep], s[keep]
+    r = radii[i] + radii[j]
+    near = d < BOND_TOLERANCE * r
+    if was is not None:
+        near |= was & (d < break_tolerance * r)
+    return near & (d > 0.1) & ~(metal[i] & metal[j])
+
+
+def _pair_keys(i, j, s, n: int, k: int) -> np.ndarray:
+    """One int64 key per unordered pair: (i, j, s) and (j, i, -s) get the same one."""
+    def key(a, b, x):
+        return (((a * n + b) * (2 * k + 1) + x[:, 0] + k) * (2 * k + 1) + x[:, 1] + k) * (2 * k + 1) + x[:, 2] + k
+
+    return np.minimum(key(i, j, s), key(j, i, -s))
+
+
+def _both_ways(i, j, s, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Bonds (each pair once) both ways, sorted by (i, j, shift)."""
     i, j, s = np.concatenate([i, j]), np.concatenate([j, i]), np.concatenate([s, -s])
     k = int(np.abs(s).max(initial=0)) + 1
-    n = len(pos)
     key = (((i * n + j) * (2 * k + 1) + s[:, 0] + k) * (2 * k + 1) + s[:, 1] + k) * (2 * k + 1) + s[:, 2] + k
     order = np.argsort(key, kind="stable")
     return i[order], j[order], s[order].astype(float)
+
+
+def _bonded(pos, cell, radii, metal, i, j, s) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The candidate pairs that are bonds, both ways, sorted by (i, j, shift)."""
+    keep = _bond_mask(pos, cell, radii, metal, i, j, s)
+    return _both_ways(i[keep], j[keep], s[keep], len(pos))
 
 
 def _prepare(numbers, positions, cell, pbc):
@@ -72,23 +98,40 @@ def bonds_of(numbers: np.ndarray, positions: np.ndarray, cell: np.ndarray, pbc: 
 
 
 class FrameBonds:
-    """``bonds_of`` for a stream of frames, through a Verlet list with a ``skin`` (Å)."""
+    """``bonds_of`` for a stream of frames, through a Verlet list with a ``skin`` (Å).
 
-    def __init__(self, skin: float = 0.6):
+    The first frame's bonds are ``bonds_of``'s; later a drawn bond breaks only beyond
+    ``break_tolerance`` (r_i + r_j) (``BREAK_TOLERANCE``; pass ``BOND_TOLERANCE`` for none).
+    """
+
+    def __init__(self, skin: float = 0.6, break_tolerance: float = BREAK_TOLERANCE):
+        if break_tolerance < BOND_TOLERANCE:
+            raise ValueError(f"break_tolerance must be >= BOND_TOLERANCE ({BOND_TOLERANCE}), got {break_tolerance}")
         self.skin = skin
+        self.break_tolerance = float(break_tolerance)
         self._ref: tuple | None = None  # (numbers, positions, cell, pbc, radii, metal, i, j, s)
+        self._was: np.ndarray | None = None  # [e] the candidates bonded in the last frame
         self.searches = 0  # neighbour searches so far (the rest re-measured the list)
 
     def __call__(self, numbers, positions, cell, pbc) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         numbers, pos, cell, pbc = _prepare(numbers, positions, cell, pbc)
         ref = self._ref
-        fresh = ref is None or not (np.array_equal(numbers, ref[0]) and np.array_equal(cell, ref[2]) and np.array_equal(pbc, ref[3])
-                                    and np.abs(pos - ref[1]).max(initial=0.0) < self.skin / 2)
+        same_atoms = ref is not None and np.array_equal(numbers, ref[0])
+        fresh = not (same_atoms and np.array_equal(cell, ref[2]) and np.array_equal(pbc, ref[3])
+                     and np.abs(pos - ref[1]).max(initial=0.0) < self.skin / 2)
         if len(numbers) == 0:
             return bonds_of(numbers, pos, cell, pbc)
+        was = self._was if same_atoms else None
         if fresh:
             radii, metal = _elements(numbers)
-            cutoff = min(float(2 * radii.max() * BOND_TOLERANCE), MAX_CUTOFF) + self.skin
-            self._ref = ref = (numbers, pos.copy(), cell, pbc, radii, metal, *_pairs(pos, cell, pbc, cutoff))
+            cutoff = min(float(2 * radii.max() * self.break_tolerance), MAX_CUTOFF) + self.skin
+            i, j, s = _pairs(pos, cell, pbc, cutoff)
+            if was is not None:  # the last frame's bonds, found again among the new candidates
+                k = int(max(np.abs(s).max(initial=0), np.abs(ref[8]).max(initial=0))) + 1
+                old = _pair_keys(ref[6][was], ref[7][was], ref[8][was], len(numbers), k)
+                was = np.isin(_pair_keys(i, j, s, len(numbers), k), old)
+            self._ref = ref = (numbers, pos.copy(), cell, pbc, radii, metal, i, j, s)
             self.searches += 1
-        return _bonded(pos, cell, *ref[4:])
+        keep = _bond_mask(pos, cell, *ref[4:], was=was, break_tolerance=self.break_tolerance)
+        self._was = keep
+        return _both_ways(ref[6][keep], ref[7][keep], ref[8][keep], len(pos))

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from pymatgen.core import Lattice, Structure
 
-from matwidgets.widgets.bonding import FrameBonds, bonds_of
+from matwidgets.widgets.bonding import BOND_TOLERANCE, FrameBonds, bonds_of
 from matwidgets.widgets.structure_view import StructureView
 
 
@@ -49,7 +49,7 @@ def test_frame_bonds_verlet_list_equals_a_fresh_search():
     rng = np.random.default_rng(0)
     s = Structure(Lattice.cubic(4.2), ["Li", "Fe", "O", "O", "P", "O"], rng.uniform(0, 1, (6, 3))) * (2, 2, 2)
     pos, cell, pbc = s.cart_coords, s.lattice.matrix, [True] * 3
-    fb = FrameBonds(skin=0.6)
+    fb = FrameBonds(skin=0.6, break_tolerance=BOND_TOLERANCE)  # no hysteresis: every frame as bonds_of
     changes = 0
     last = None
     for _ in range(60):
@@ -61,6 +61,31 @@ def test_frame_bonds_verlet_list_equals_a_fresh_search():
         last = got
     assert changes > 0  # bonds did break and form
     assert 1 < fb.searches < 30  # the list was searched again when atoms had moved, not at every frame
+
+
+def test_frame_bonds_hysteresis_against_bonds_of():
+    """A drawn bond stays up to 1.25 (r_i + r_j), a new one forms below 1.1 (r_i + r_j), in a
+    periodic chain of Si pairs whose bond crosses the cell face (so the shift matters)."""
+    s = Structure(Lattice.orthorhombic(12, 12, 12), ["Si", "Si"], [[0.05, 0.5, 0.5], [0.95, 0.5, 0.5]])  # 2.4 Å apart across x = 0
+    pos, cell, z, pbc = s.cart_coords, s.lattice.matrix, s.atomic_numbers, [True] * 3
+    fb = FrameBonds(skin=0.1)  # a small skin: every move below searches again, and the old bonds are found again
+    limit_new, limit_old = 1.1 * 2 * 1.11, 1.25 * 2 * 1.11  # ASE's covalent radius of Si: 1.11 Å
+
+    def at(d):  # the two atoms d apart across the cell face
+        p = pos.copy()
+        p[0, 0], p[1, 0] = d / 2, 12 - d / 2
+        return p
+
+    n = [len(fb(z, at(d), cell, pbc)[0]) // 2 for d in (2.3, 2.6, 2.7, 2.9, 2.6, 2.4)]
+    assert limit_new < 2.6 < 2.7 < limit_old < 2.9
+    assert n == [1, 1, 1, 0, 0, 1]
+    assert [len(bonds_of(z, at(d), cell, pbc)[0]) // 2 for d in (2.3, 2.6, 2.9)] == [1, 0, 0]  # static: no hysteresis
+    assert fb.searches == 6
+    # the kept bond (bonded at 2.4, now 2.6 Å) is the one across the face, both ways
+    bi, bj, bs = fb(z, at(2.6), cell, pbc)
+    assert sorted(map(tuple, bs.astype(int))) == [(-1, 0, 0), (1, 0, 0)]
+    with pytest.raises(ValueError, match="break_tolerance"):
+        FrameBonds(break_tolerance=1.0)
 
 
 def test_bonds_break_and_form_while_streaming(o2, monkeypatch):

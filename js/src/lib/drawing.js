@@ -4,7 +4,7 @@
 // rewrites the instance attributes (no geometry or material is rebuilt).
 import { DynamicDrawUsage, InstancedMesh, Matrix4, MeshPhongMaterial, SphereGeometry } from "three";
 import { buildSites, place, siteLooks, sitePositions } from "./sites.js";
-import { Cylinders, Spheres, put } from "./impostors.js";
+import { Cylinders, Spheres, cylinderMaterial, put, sphereMaterial } from "./impostors.js";
 import { Polyhedra } from "./polyhedra.js";
 import { Arrows } from "./vectors.js";
 
@@ -16,6 +16,8 @@ export class Drawing {
     this.scene = scene;
     this.light = light; // the impostors' shading follows the scene's directional light
     this.highlightMaterial = new MeshPhongMaterial({ color: 0xffd400, transparent: true, opacity: 0.45, depthWrite: false });
+    // kept across rebuilds (lib/impostors.js: a new material compiles its shaders again)
+    this.materials = { atoms: sphereMaterial(), rings: sphereMaterial({ back: true, unlit: true }), bonds: cylinderMaterial() };
     this.arrows = new Arrows(scene);
     this.polyhedra = new Polyhedra(scene);
     this.meshes = [];
@@ -34,11 +36,11 @@ export class Drawing {
       ? Int32Array.from(S.hFrom.keys()).filter((h) => looks.visible[S.hFrom[h]] && !looks.hiddenZ.has(v.numbers[S.hToAtom[h]]))
       : new Int32Array(0);
     Object.assign(this, { S, looks, shown, halves });
-    this.atoms = new Spheres(shown.length);
-    this.bonds = new Cylinders(halves.length); // with flat caps: a bond cut at a cell face is not a hollow tube
+    this.atoms = new Spheres(shown.length, this.materials.atoms);
+    this.bonds = new Cylinders(halves.length, this.materials.bonds); // with flat caps: a bond cut at a cell face is not a hollow tube
     // the far side of slightly larger spheres in the element's colour, unlit: a ring that
     // keeps the element visible when atoms are coloured by a value (shown only then)
-    this.rings = new Spheres(shown.length, { back: true, unlit: true });
+    this.rings = new Spheres(shown.length, this.materials.rings);
     for (const imp of [this.atoms, this.rings, this.bonds]) imp.mesh.onBeforeRender = (r, s, camera) => imp.setView(camera, this.light);
     // a few selected atoms (or one element's, while the legend is hovered): translucent, so meshes
     this.highlight = new InstancedMesh(new SphereGeometry(1, 16, 12), this.highlightMaterial, Math.max(1, shown.length));
@@ -145,6 +147,7 @@ export class Drawing {
 
   dispose() {
     for (const imp of [this.atoms, this.rings, this.bonds]) imp?.dispose();
+    for (const m of Object.values(this.materials)) m.dispose();
     this.highlight?.geometry.dispose();
     this.arrows.dispose();
     this.polyhedra.dispose();

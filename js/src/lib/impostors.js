@@ -145,9 +145,24 @@ function material(vertexShader, fragmentShader, extra = {}) {
   });
 }
 
+// The shader materials of atoms, rings and bonds. Their owner (lib/drawing.js) keeps them
+// for the life of the view: a new material compiles its program again (three.js drops a
+// program with its last material), which SwiftShader takes tens of ms to do, and bonds
+// that break and form during MD rebuild the meshes at every such frame.
+export function sphereMaterial({ back = false, unlit = false } = {}) {
+  const m = material(SPHERE_VS, SPHERE_FS);
+  m.uniforms.back.value = back ? 1 : 0;
+  m.uniforms.unlit.value = unlit ? 1 : 0;
+  return m;
+}
+
+export function cylinderMaterial() {
+  return material(CYLINDER_VS, CYLINDER_FS);
+}
+
 // four vertices (two triangles) per object; ``arrays[name]`` holds [4 * n * size] floats
 class Impostors {
-  constructor(attrs, vs, fs, n) {
+  constructor(attrs, mat, n) {
     const g = new BufferGeometry(), m = Math.max(1, n);
     this.arrays = {};
     for (const [name, size] of Object.entries(attrs)) {
@@ -165,7 +180,7 @@ class Impostors {
     g.setDrawRange(0, 0);
     this.n = 0;
     this.geometry = g;
-    this.material = material(vs, fs);
+    this.material = mat; // its owner's: not disposed with the geometry
     this.mesh = new Mesh(g, this.material);
     this.mesh.frustumCulled = false; // its bounds would be recomputed at every frame for nothing
   }
@@ -190,20 +205,18 @@ class Impostors {
     u.halfDir.value.copy(u.lightDir.value).add(Z).normalize();
   }
 
-  dispose() { this.geometry.dispose(); this.material.dispose(); }
+  dispose() { this.geometry.dispose(); }
 }
 
 export class Spheres extends Impostors {
-  constructor(n, { back = false, unlit = false } = {}) {
-    super({ position: 3, radius: 1, color: 3 }, SPHERE_VS, SPHERE_FS, n); // position: the centre
-    this.material.uniforms.back.value = back ? 1 : 0;
-    this.material.uniforms.unlit.value = unlit ? 1 : 0;
+  constructor(n, mat) {
+    super({ position: 3, radius: 1, color: 3 }, mat, n); // position: the centre
   }
 }
 
 export class Cylinders extends Impostors {
-  constructor(n) {
-    super({ position: 3, end: 3, radius: 1, color: 3 }, CYLINDER_VS, CYLINDER_FS, n); // position: the start
+  constructor(n, mat) {
+    super({ position: 3, end: 3, radius: 1, color: 3 }, mat, n); // position: the start
   }
 }
 
