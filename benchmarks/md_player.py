@@ -20,6 +20,14 @@ Measured here (2 cores, chgnet, Si 64 atoms, NVT, every=5, 300 steps):
     Without the browser the player keeps 0.98-1.01, so the missing half goes with the page open
     (Chromium's SwiftShader WebGL and uPlot share the 2 cores with the kernel, or the kernel's
     own comm traffic); which of them was not profiled.
+  Profiled (2026-12-02, CDP sampling of the page, message counts, CPU per process): every
+  frame changed the bonds (Si-Si at 2.35 Å fluctuating across the 2.44 Å threshold), so each
+  frame sent new bond/site traits and the browser rebuilt the picture and compiled its
+  impostor shaders again (Chromium ~47% of a core for ~2 frames/s). With bond hysteresis
+  (widgets/bonding.py) and materials kept across rebuilds (js/src/lib/drawing.js), --poll 2:
+    64 atoms, 300 steps, --repeat 3: run_md 23.1 steps/s, MDPlayer 17.4 -> ratio 0.75 (goal met);
+      Chromium 28-32% of a core, kernel 152-161%
+    8 atoms, 400 steps, --repeat 3: run_md 56.6 steps/s, MDPlayer 52.6 -> ratio 0.93
 """
 
 from __future__ import annotations
