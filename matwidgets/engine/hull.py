@@ -234,16 +234,16 @@ def iter_hull(chemsys_or_entries, model: Potential | str | None = None, source="
         for step in inner:
             step.sources = sources
             step.new_entries, rejected = corrector.apply(step.new_entries)
-            step.new_failures = list(step.new_failures) + [_rejected(e, corrector.label) for e in rejected]
+            step.new_failures = list(step.new_failures) + [rejection_record(e, corrector.label) for e in rejected]
             yield step
 
 
-def _rejected(entry, label: str) -> dict:
+def rejection_record(entry, label: str) -> dict:
     """The failure record of an entry the correction scheme rejects (kept, not dropped)."""
     d = entry.data
     return {"formula": entry.composition.reduced_formula, "source": d.get("source", ""), "label": d.get("label", ""),
             "error": f"the correction {label} rejects this entry", "key": entry.entry_id, "structure": entry.structure,
-            "stage": d.get("stage", RELAXED)}
+            "stage": d.get("stage", RELAXED), "rejected_entry": entry}  # the entry: another correction may take it
 
 
 def check_model_elements(model: Potential, elements: Sequence[str]) -> None:

@@ -12,7 +12,7 @@ import plotly.graph_objects as go
 import traitlets as t
 
 from matwidgets.engine.corrections import Corrector
-from matwidgets.engine.hull import HullResult, is_chemsys, iter_hull, parse_chemsys
+from matwidgets.engine.hull import HullResult, is_chemsys, rejection_record, iter_hull, parse_chemsys
 from matwidgets.engine.hull_stages import entry_key, merge_progress
 from matwidgets.engine.models import load_model
 from matwidgets.engine.optimize import relax
@@ -24,6 +24,10 @@ from matwidgets.widgets.hull_plot import MISSING, POINT_TRACES, coordinates, ent
 from matwidgets.widgets.hull_search import HullSearch
 from matwidgets.widgets.structure_view import StructureView
 from matwidgets.widgets.validate import check_engine_kwargs
+
+
+# the correction menu: label -> iter_hull's correction= (engine/corrections.py)
+CORRECTIONS = [("none (model energies)", None), ("MP2020", "mp2020"), ("fitted (FERE)", "fitted")]
 
 
 class HullExplorer(HullSearch, W.VBox):
@@ -38,7 +42,9 @@ class HullExplorer(HullSearch, W.VBox):
     the chosen entry is ``explorer.selected`` (observable). ``threshold`` is in eV/atom;
     the slider shows meV/atom. More than 4 elements gets a table instead of a plot.
     ``search(formula, n)`` (or the search box) adds a seeded random search of one
-    composition; the candidates per source are counted above the plot.
+    composition; the candidates per source are counted above the plot. The correction
+    menu (or ``set_correction``) switches the energy correction of the model's entries
+    (``correction=`` of iter_hull) without recomputing anything.
     """
 
     selected = t.Any(None)  # the clicked pymatgen entry
@@ -83,6 +89,13 @@ class HullExplorer(HullSearch, W.VBox):
         self.search_formula = W.Text(placeholder="e.g. Li5FeO4", description="search", layout=W.Layout(width="220px"))
         self.search_n = W.BoundedIntText(value=30, min=1, max=1000, description="n", layout=W.Layout(width="130px"))
         self.search_button = W.Button(description="Random search", icon="search")
+        given = hull_kw.get("correction")
+        options = [*CORRECTIONS, *([("your shifts", given)] if isinstance(given, dict) else [])]
+        self.correction = W.Dropdown(options=[label for label, _ in options], description="correction",
+                                     value=next(label for label, v in options if v == given), layout=W.Layout(width="260px"),
+                                     tooltip="energy correction of the model's entries (nothing is recomputed)")
+        self._correction_options = dict(options)
+        self.correction.observe(guarded(self.status, self.errors, "switching the correction failed", self._on_correction), "value")
         self.search_button.on_click(guarded(self.status, self.errors, "random search failed",
                                             lambda: self.search(self.search_formula.value, self.search_n.value)))
         self.threshold.observe(guarded(self.status, self.errors, "redrawing the hull failed", self._redraw), "value")
@@ -91,7 +104,7 @@ class HullExplorer(HullSearch, W.VBox):
         side = W.VBox([self.view, self.polymorphs, self.info], layout=W.Layout(width="360px", flex="0 0 360px"))
         # a column the figure stretches across; FitWidth refits the figure when its width changes
         plot = W.VBox([self.figure, FitWidth()], layout=W.Layout(flex="1 1 auto", min_width="420px"))
-        controls = W.HBox([self.threshold, W.Label("meV/atom"), self.progress, self.count, self.stop_button],
+        controls = W.HBox([self.threshold, W.Label("meV/atom"), self.correction, self.progress, self.count, self.stop_button],
                           layout=W.Layout(flex_flow="row wrap", align_items="center"))
         search_row = W.HBox([self.search_formula, self.search_n, self.search_button, self.sources],
                             layout=W.Layout(flex_flow="row wrap", align_items="center"))
@@ -152,7 +165,7 @@ class HullExplorer(HullSearch, W.VBox):
     def _on_progress(self, job: Job, steps: list) -> None:
         new = False
         for st in steps:
-            new = merge_progress(self._found, self.failed, st) or new
+            new = merge_progress(self._found, self.failed, self._recorrected(st)) or new
             self.progress.max, self.progress.value = max(st.total, 1), st.done if st.total else 1
             stage = f" · {st.stage} {st.stage_done} / {st.stage_total}" if st.stage_total and st.done < st.total else ""
             self.count.value = f"{st.done} / {st.total} final{stage}" if st.total else "given entries"
@@ -165,6 +178,71 @@ class HullExplorer(HullSearch, W.VBox):
             self._rebuild()
         if self._rebuild_error is None:
             self.status.value = self._state_line()
+
+    # ---- the energy correction (engine/corrections.py) -------------------------------------
+    def set_correction(self, correction: str | dict | None) -> None:
+        """Switch the energy correction of the model's entries: None, "mp2020", "fitted" or
+        {element: shift}, as ``correction=`` of iter_hull. Entries keep their raw energies, so
+        nothing is recomputed: the hull is redrawn at once. Entries the new scheme rejects are
+        listed as failed; those an earlier scheme rejected come back when the new one takes
+        them. Given entries are left as they are. Runs started later use it too."""
+        self._corrector = self._make_corrector(correction)  # a bad name or "fitted" for another model fails here
+        self._hull_kw["correction"] = correction
+        rejected = [f.pop("rejected_entry") for f in self.failed if "rejected_entry" in f]
+        self.failed[:] = [f for f in self.failed if not f.get("error", "").startswith("the correction ")]
+        for key in [k for k, e in self._found.items() if "correction" in e.data]:
+            rejected.append(self._found.pop(key))
+        ok, bad = self._corrector.apply(rejected)
+        for e in ok:
+            self._found[entry_key(e)] = e
+        self.failed.extend(rejection_record(e, self._corrector.label) for e in bad)
+        label = next((k for k, v in self._correction_options.items() if v == correction), None)
+        if label is None:  # shifts given here: one more menu entry
+            self._correction_options["your shifts"] = correction
+            self.correction.options = list(self._correction_options)
+            label = "your shifts"
+        self._setting_correction = True
+        try:
+            self.correction.value = label
+        finally:
+            self._setting_correction = False
+        if self.selected is not None and "correction" in self.selected.data:
+            self.selected = self._found.get(entry_key(self.selected), self.selected)
+        self._rebuild()
+        if self._rebuild_error is None:
+            self.status.value = self._state_line()
+
+    def _on_correction(self) -> None:
+        if not getattr(self, "_setting_correction", False):
+            try:
+                self.set_correction(self._correction_options[self.correction.value])
+            except Exception:
+                self._setting_correction = True  # the menu goes back to the correction in use
+                try:
+                    self.correction.value = next(k for k, v in self._correction_options.items() if v == self._hull_kw.get("correction"))
+                finally:
+                    self._setting_correction = False
+                raise
+
+    def _make_corrector(self, correction) -> Corrector:
+        model = self._model
+        if correction in ("fitted", "mp2020") and (model is None or isinstance(model, str)):  # shifts and warnings are per model
+            model = load_model() if model is None else load_model(model)  # cached: the run loaded it already
+        return Corrector(correction, model)
+
+    def _recorrected(self, step):
+        """A progress step whose computed entries carry the correction chosen in the menu (a run
+        started before the switch still makes them with the old one)."""
+        corrector = getattr(self, "_corrector", None)
+        if corrector is None or all(e.data.get("correction", corrector.label) == corrector.label for e in step.new_entries):
+            return step
+        import copy
+
+        step = copy.copy(step)
+        ok, bad = corrector.apply([e for e in step.new_entries if "correction" in e.data])
+        step.new_entries = [e for e in step.new_entries if "correction" not in e.data] + ok
+        step.new_failures = list(step.new_failures) + [rejection_record(e, corrector.label) for e in bad]
+        return step
 
     def _state_line(self) -> str:
         if self.result is None:
@@ -321,9 +399,10 @@ class HullExplorer(HullSearch, W.VBox):
             res, corrector = items[-1]
             entry = ComputedStructureEntry(res.structure, res.energy, entry_id=f"{name}-{len(self.entries)}",
                                            data={"source": "user", "label": name})
-            ok, _ = corrector.apply([entry])  # the hull's correction, as its other entries have
+            ok, _ = corrector.apply([entry])  # the hull's correction, as its other entries have (a corrected copy)
             if not ok:
                 raise ValueError(f"{name}: the correction {corrector.label} rejects this structure")
+            entry = ok[0]
             before = self.result
             out = {"entry": entry, "e_above_hull": before.e_above_hull(entry), "e_form": before.formation_energy(entry),
                    "reaction": before.reaction(entry)}

@@ -365,3 +365,67 @@ def test_correction_is_named_and_user_files_are_counted(tmp_path):
     assert any("correction: elemental reference shifts Cl +0.100 (-0.050 eV/atom)" in h for h in hovers)  # NaCl: -x_Cl * 0.1
     with pytest.raises(TypeError, match="correction"):  # the keywords it forwards are named when one is wrong
         mw.HullExplorer(["Na", "Cl"], corection=None, autostart=False)
+
+
+def test_correction_switches_in_place_from_the_menu(tmp_path):
+    from tests.engine.test_hull import Counting, small_candidates
+
+    ex = mw.HullExplorer(["Na", "Cl"], model=Counting(), candidates=small_candidates(), store=ResultStore(tmp_path / "r.db"), steps=30)
+    assert ex.job.wait(60) and ex.result is not None
+    assert ex.correction.value == "none (model energies)"
+    n_calls = ex._model.calls
+
+    def e_form():
+        return {e.entry_id: ex.result.formation_energy(e) for e in ex.result.entries}
+
+    raw = e_form()
+    raw_energy = {e.entry_id: e.uncorrected_energy for e in ex.result.entries}
+    ex.set_correction({"Cl": 0.1})  # each Cl atom's reference 0.1 eV higher: E_form(x_Cl) moves by -0.1 x_Cl
+    shifted = e_form()
+    assert set(shifted) == set(raw) and ex.correction.value == "your shifts"
+    assert any(0 < e.composition.get_atomic_fraction("Cl") < 1 for e in ex.result.entries)  # compounds were moved
+    for e in ex.result.entries:
+        moved = 0.1 * e.composition.get_atomic_fraction("Cl") if len(e.composition.elements) > 1 else 0.0  # elements: none
+        assert shifted[e.entry_id] == pytest.approx(raw[e.entry_id] - moved, abs=1e-9)
+        assert e.uncorrected_energy == raw_energy[e.entry_id]  # the model's own energies kept
+    assert "energy correction: elemental reference shifts Cl +0.100" in ex.status.value
+    assert ex._model.calls == n_calls  # nothing recomputed
+    ex.correction.value = "none (model energies)"  # from the menu: back to the model's energies
+    assert e_form() == pytest.approx(raw)
+    # an added candidate gets the correction in use, as the others have
+    ex.set_correction({"Cl": 0.1})
+    job = ex.add(rocksalt(5.5), name="mine")
+    assert job.wait(60) and job.status == "done"
+    added = ex.added[-1]["entry"]
+    assert added.correction == pytest.approx(-0.1 * added.composition["Cl"])
+    # a correction this model has none of: said in the widget, and the menu and hull stay as they were
+    before = e_form()
+    ex.correction.value = "fitted (FERE)"
+    assert "switching the correction failed" in ex.status.value
+    assert ex.correction.value == "your shifts" and e_form() == before
+
+
+def test_entries_a_correction_rejects_are_failed_and_come_back(tmp_path, monkeypatch):
+    from matwidgets.engine.corrections import Corrector
+    from tests.engine.test_hull import Counting, small_candidates
+
+    class Picky(Corrector):  # a scheme that rejects every compound (as MP2020 may reject an entry)
+        def apply(self, entries):
+            ok, bad = super().apply(entries)
+            if self.correction == {"Na": 0.0}:
+                return [e for e in ok if len(e.composition.elements) == 1], [e for e in ok if len(e.composition.elements) > 1]
+            return ok, bad
+
+    monkeypatch.setattr(hull_explorer, "Corrector", Picky)
+    ex = mw.HullExplorer(["Na", "Cl"], model=Counting(), candidates=small_candidates(), store=ResultStore(tmp_path / "r.db"), steps=30)
+    assert ex.job.wait(60) and ex.result is not None
+    raw = {e.entry_id: ex.result.formation_energy(e) for e in ex.result.entries}
+    n_compounds = sum(len(e.composition.elements) > 1 for e in ex.entries)
+    n_failed = len(ex.failed)
+    ex.set_correction({"Na": 0.0})
+    assert all(len(e.composition.elements) == 1 for e in ex.entries)
+    rejected = [f for f in ex.failed if "rejects this entry" in f["error"]]
+    assert len(rejected) == n_compounds > 0 and len(ex.failed) == n_failed + n_compounds
+    ex.set_correction(None)
+    assert len(ex.failed) == n_failed  # the rejected compounds are back, not failed twice
+    assert {e.entry_id: ex.result.formation_energy(e) for e in ex.result.entries} == pytest.approx(raw)
