@@ -81,6 +81,7 @@ class HullExplorer(HullSearch, W.VBox):
         self.status = W.HTML("")
         self.info = W.HTML("<i>click a point to see its structure</i>")
         self.polymorphs = W.Dropdown(options=[], description="polymorph", layout=W.Layout(width="100%", display="none"))
+        self.polymorphs.add_class("mw-polymorphs")
         self.view = StructureView(height=320)
         self.table = W.HTML()
         self.errors = W.Output()

@@ -54,7 +54,7 @@ def test_click_hull_point_selects_entry(open_notebook):
     page.locator(".mw-sv canvas").first.wait_for(state="visible", timeout=20_000)
     out = page.locator(".jp-OutputArea-output").first
     assert "Li2O Fm-3m (relaxed)" in out.inner_text()
-    page.wait_for_function("() => document.querySelector('.widget-dropdown select')?.options.length === 2", timeout=10_000)
+    page.wait_for_function("() => document.querySelector('.mw-polymorphs select')?.options.length === 2", timeout=10_000)
     # the ring on the clicked point
     ring = traces.nth(3).locator("path.point")
     assert ring.count() == 1
