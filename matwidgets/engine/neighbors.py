@@ -19,6 +19,8 @@ whatever the search does internally.
 
 from __future__ import annotations
 
+import weakref
+
 from dataclasses import dataclass
 
 import torch
@@ -269,6 +271,9 @@ class VerletList:
         self.n_builds = 0
         self.n_calls = 0
         self.fresh = False  # whether the last call built the list
+        # the models that have checked this list's topology (CHGNet: no isolated atom); cleared
+        # at each build. Per model, not per call: committee members share one list
+        self.checked: weakref.WeakSet = weakref.WeakSet()
         self._edges: Edges | None = None
         self._key: tuple | None = None  # (n_atoms, n_systems, dtype, device)
         self._radius = 0.0  # Å: the list holds every pair within this at the last build
@@ -279,6 +284,7 @@ class VerletList:
     def reset(self) -> None:
         """Forget the current list: the next call builds a new one."""
         self._edges = None
+        self.checked = weakref.WeakSet()
 
     def __call__(self, batch: AtomsBatch, cutoff: float) -> Edges:
         self.n_calls += 1
@@ -290,6 +296,7 @@ class VerletList:
     def _build(self, batch: AtomsBatch, cutoff: float) -> None:
         self._radius = float(cutoff) + self.skin
         self._edges = neighbor_list(batch, self._radius, method=self.method)
+        self.checked = weakref.WeakSet()
         self._key = (batch.n_atoms, batch.n_systems, batch.dtype, batch.device)
         self._layout = (batch.numbers, batch.system_idx, batch.pbc)
         self._pos0 = batch.positions.detach().clone()

@@ -224,8 +224,20 @@ def test_isolated_atom_is_named_unless_allowed(ours64):
     with pytest.raises(InvalidStructureError, match="atom 2 has no neighbour"):
         ours64.compute(AtomsBatch.from_structures(s), neighbors=vl)
     assert vl.fresh
+    with pytest.raises(InvalidStructureError, match="atom 2 has no neighbour"):
+        ours64.compute(AtomsBatch.from_structures(s), neighbors=vl)  # retried: the list is not rebuilt, the check runs again
+    assert not vl.fresh
+    # a list another committee member built for this step is still checked by this model
+    vl = VerletList()
+    vl(AtomsBatch.from_structures(s), ours64.cutoff + 0.1)
+    with pytest.raises(InvalidStructureError, match="atom 2 has no neighbour"):
+        ours64.compute(AtomsBatch.from_structures(s), neighbors=vl)
+    ok = Structure(Lattice.cubic(3.6), ["Cu"], [[0, 0, 0]])
+    vl = VerletList()
+    ours64.compute(AtomsBatch.from_structures(ok), neighbors=vl)
+    assert ours64 in vl.checked  # a passed check is not repeated until the list is built again
     ours64.compute(AtomsBatch.from_structures(s), neighbors=vl, allow_isolated=True)
-    assert not vl.fresh  # the same positions: no rebuild, and no isolated-atom sync at this step
+    assert vl.fresh and ours64 not in vl.checked
     out = ours64.compute(AtomsBatch.from_structures(s), allow_isolated=True)
     assert torch.isfinite(out["energy"]).all() and torch.equal(out["forces"][2], torch.zeros(3, dtype=torch.float64))
 
@@ -240,6 +252,13 @@ def test_element_outside_range_names_model_and_element(ours32):
     b.numbers[0] = 96
     with pytest.raises(InvalidStructureError, match=r"Cm.*chgnet"):
         ours32.compute(b)
+    # inference tensors have no version counter: checked each time, and no error from the cache
+    with torch.inference_mode():
+        b = AtomsBatch.from_structures(Structure(Lattice.cubic(3.0), ["Cu"], [[0, 0, 0]]))
+        assert torch.isfinite(ours32.compute(b, forces=False, stress=False)["energy"]).all()
+        b.numbers[0] = 96
+        with pytest.raises(InvalidStructureError, match=r"Cm.*chgnet"):
+            ours32.compute(b, forces=False, stress=False)
 
 
 def test_dtype_and_config(cells, ours32, ours64):

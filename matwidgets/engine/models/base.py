@@ -36,8 +36,11 @@ def max_number(numbers: torch.Tensor) -> int:
 
     An MD run or a relaxation passes the same numbers tensor at every step, so checking
     it costs one host sync per run, not per step (issue 12, item 9). An in-place change
-    bumps the tensor's ``_version`` and is read again.
+    bumps the tensor's ``_version`` and is read again; a write through ``.numpy()`` or
+    ``.data`` does not, and is not seen. Inference tensors have no version: read each time.
     """
+    if numbers.is_inference():
+        return int(numbers.max()) if numbers.numel() else 0
     hit = _MAX_Z.get(id(numbers))
     if hit is not None and hit[0]() is numbers and hit[1] == numbers._version:
         return hit[2]

@@ -152,12 +152,18 @@ class CHGNetPotential(Potential):
         edges = (neighbors or neighbor_list)(batch, self.cutoff + _CUTOFF_PAD)
         g = chgnet_graph(batch, edges, self.cutoff, self.bond_cutoff)
         # isolated atoms are looked for (a host sync, for a clear error) on every call, or with
-        # a Verlet list when it was built for this call: not at every MD or FIRE step (issue 12,
+        # a Verlet list once per build of the list: not at every MD or FIRE step (issue 12,
         # item 9). Between builds an atom moves less than skin/2, so only one whose nearest
         # neighbour sat within a skin of the cutoff at the build could drift out unnoticed.
-        if not allow_isolated and getattr(neighbors, "fresh", True) and bool(g.isolated.any()):
-            atom = int(torch.nonzero(g.isolated)[0])
-            raise InvalidStructureError(f"atom {atom} has no neighbour within {self.cutoff} Å; CHGNet cannot treat isolated atoms")
+        # The list remembers who checked it (committee members share one list), and only a
+        # passed check: a call after the error checks again.
+        checked = getattr(neighbors, "checked", None)
+        if not allow_isolated and (checked is None or self not in checked):
+            if bool(g.isolated.any()):
+                atom = int(torch.nonzero(g.isolated)[0])
+                raise InvalidStructureError(f"atom {atom} has no neighbour within {self.cutoff} Å; CHGNet cannot treat isolated atoms")
+            if checked is not None:
+                checked.add(self)
         return g
 
     def _atom_features(self, batch: AtomsBatch, species_weights) -> tuple[torch.Tensor, torch.Tensor]:
