@@ -101,7 +101,9 @@ class FrameBonds:
     """``bonds_of`` for a stream of frames, through a Verlet list with a ``skin`` (Å).
 
     The first frame's bonds are ``bonds_of``'s; later a drawn bond breaks only beyond
-    ``break_tolerance`` (r_i + r_j) (``BREAK_TOLERANCE``; pass ``BOND_TOLERANCE`` for none).
+    ``break_tolerance`` (r_i + r_j) (``BREAK_TOLERANCE``; pass ``BOND_TOLERANCE`` for none),
+    when the frame ``follows`` the last one (streamed MD, a slider stepping by one). A frame
+    reached by a jump gets ``bonds_of``'s bonds, whatever was shown before it.
     """
 
     def __init__(self, skin: float = 0.6, break_tolerance: float = BREAK_TOLERANCE):
@@ -113,7 +115,7 @@ class FrameBonds:
         self._was: np.ndarray | None = None  # [e] the candidates bonded in the last frame
         self.searches = 0  # neighbour searches so far (the rest re-measured the list)
 
-    def __call__(self, numbers, positions, cell, pbc) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def __call__(self, numbers, positions, cell, pbc, follows: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         numbers, pos, cell, pbc = _prepare(numbers, positions, cell, pbc)
         ref = self._ref
         same_atoms = ref is not None and np.array_equal(numbers, ref[0])
@@ -121,7 +123,7 @@ class FrameBonds:
                      and np.abs(pos - ref[1]).max(initial=0.0) < self.skin / 2)
         if len(numbers) == 0:
             return bonds_of(numbers, pos, cell, pbc)
-        was = self._was if same_atoms else None
+        was = self._was if same_atoms and follows else None
         if fresh:
             radii, metal = _elements(numbers)
             cutoff = min(float(2 * radii.max() * self.break_tolerance), MAX_CUTOFF) + self.skin

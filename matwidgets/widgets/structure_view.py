@@ -92,6 +92,7 @@ class StructureView(DisplayOptions, FrameStream, Export, anywidget.AnyWidget):
             # flush must not read them
             self._color_args = None
             self.last_frame, self._pending, self._push_numbers, self._frame_cell = None, None, None, None
+            self._bonds_of = None  # a new structure's first frame does not follow the old one's
         with self.hold_sync():
             self.selected_images = []
             self.numbers = adapters.i32(numbers)

@@ -45,6 +45,7 @@ class FrameStream(t.HasTraits):
         self._traj_numbers: np.ndarray | None = None
         self._frame_cell: np.ndarray | None = None  # the latest streamed cell (NPT)
         self._frame_bonds = FrameBonds()  # a Verlet list: frames re-measure it, not search again
+        self._bonds_of: tuple | None = None  # the frame the bonds were last found for: ("push",) or ("traj", k)
 
     # ---- kept trajectories -------------------------------------------------------------
     def show_frames(self, frames: Any, index: int = 0) -> None:
@@ -67,6 +68,7 @@ class FrameStream(t.HasTraits):
                 raise ValueError(f"frame {k} has positions of shape {pos.shape}, expected ({n}, 3)")
         self._traj = frames
         self._traj_numbers = self._numbers()
+        self._bonds_of = None
         index = range(len(frames))[index]  # -1 -> last; IndexError when out of range
         parts, buffers, topo = self._traj_frame(index)
         self.traj_frames, self.traj_index = len(frames), index
@@ -75,6 +77,7 @@ class FrameStream(t.HasTraits):
     def clear_frames(self) -> None:
         """Hide the trajectory slider (a new run is about to stream)."""
         self._traj = []
+        self._bonds_of = None
         self.traj_frames = 0
         self.send({"type": "trajectory", "n_frames": 0, "index": 0, "parts": []})
 
@@ -94,7 +97,10 @@ class FrameStream(t.HasTraits):
         """Frame ``index`` for the browser: its bonds and atoms become the traits first."""
         pos, cell, numbers = frame_arrays(self._traj[index])
         numbers = self._traj_numbers if numbers is None else numbers
-        self._follow_topology(numbers, pos, self._batch.cell[0].numpy() if cell is None else cell)
+        # bonds keep their hysteresis from the frame before or after, not across a jump
+        last, self._bonds_of = self._bonds_of, ("traj", index)
+        follows = last is not None and last[0] == "traj" and abs(last[1] - index) == 1
+        self._follow_topology(numbers, pos, self._batch.cell[0].numpy() if cell is None else cell, follows)
         return (*self._traj_parts(index), self.topology_id)
 
     def _on_get_frame(self, content: dict) -> None:
@@ -176,7 +182,8 @@ class FrameStream(t.HasTraits):
         if "cell" in parts:
             self._frame_cell = parts["cell"]
         cell = self._batch.cell[0].numpy() if self._frame_cell is None else self._frame_cell
-        self._follow_topology(numbers, parts["positions"], cell)
+        follows, self._bonds_of = self._bonds_of == ("push",), ("push",)
+        self._follow_topology(numbers, parts["positions"], cell, follows)
         self.last_frame = parts
         msg = {"type": "frame", "seq": seq, "parts": list(parts), "topo": self.topology_id}
         self.send(msg, buffers=[adapters.f32(v) for v in parts.values()])
@@ -193,8 +200,11 @@ class FrameStream(t.HasTraits):
             return self._push_numbers
         return np.zeros(0, np.int64) if self._batch is None else self._batch.numbers.numpy()
 
-    def _follow_topology(self, numbers: np.ndarray, pos: np.ndarray, cell: np.ndarray) -> None:
-        """Before a frame is sent: new atoms -> a new structure; new bonds -> new bond traits."""
+    def _follow_topology(self, numbers: np.ndarray, pos: np.ndarray, cell: np.ndarray, follows: bool = False) -> None:
+        """Before a frame is sent: new atoms -> a new structure; new bonds -> new bond traits.
+
+        ``follows``: the frame comes right after the last one whose bonds were found
+        (bonds then break with hysteresis, see FrameBonds)."""
         if abs(np.linalg.det(cell)) < 1e-9:  # an ASE frame without a cell: the structure's box
             cell = self._batch.cell[0].numpy()
         if not np.array_equal(numbers, self._numbers()):
@@ -209,7 +219,7 @@ class FrameStream(t.HasTraits):
             return
         if not self.bonds_per_frame:
             return
-        bi, bj, bs = self._frame_bonds(numbers, pos, cell, self._batch.pbc[0].numpy())
+        bi, bj, bs = self._frame_bonds(numbers, pos, cell, self._batch.pbc[0].numpy(), follows)
         if (adapters.i32(bi) == self.bond_i and adapters.i32(bj) == self.bond_j and adapters.f32(bs) == self.bond_shift):
             return
         with self.hold_sync():

@@ -128,6 +128,32 @@ def test_bonds_follow_kept_trajectory_frames(o2, monkeypatch):
         assert sent[-1][0]["result"]["topo"] == view.topology_id
 
 
+def test_bond_hysteresis_only_between_consecutive_frames(monkeypatch):
+    """A Si pair bonded at 2.3 Å keeps its bond at 2.6 Å only when that frame follows (a streamed
+    frame, a slider step of one); a jump, or a new structure, finds the bonds afresh (none at 2.6)."""
+    s = Structure(Lattice.cubic(12), ["Si", "Si"], [[0.4, 0.5, 0.5], [0.6, 0.5, 0.5]])
+
+    def at(d):
+        p = s.cart_coords.copy()
+        p[1, 0] = p[0, 0] + d
+        return p
+
+    view = StructureView(s)
+    capture(view, monkeypatch)
+    view.show_frames([at(2.3), at(2.6), at(2.6)])  # frame 0 is shown: bonded
+    n_bonds = []
+    for k in (2, 1, 0, 1, 2):  # a jump 0 -> 2, then steps of one
+        view._on_msg(view, {"type": "get_frame", "id": k, "index": k}, [])
+        n_bonds.append(len(view.bonds_now[0]) // 2)
+    assert n_bonds == [0, 0, 1, 1, 1]
+    view.push_frame(at(2.3)); view.flush()  # noqa: E702
+    view.push_frame(at(2.6)); view.flush()  # noqa: E702
+    assert len(view.bonds_now[0]) == 2  # streamed frames follow each other
+    view.structure = Structure(Lattice.cubic(12), ["Si", "Si"], at(2.6), coords_are_cartesian=True)
+    view.push_frame(at(2.6)); view.flush()  # noqa: E702
+    assert len(view.bonds_now[0]) == 0  # the old structure's bonds do not carry over
+
+
 def test_push_frame_with_new_atoms(nacl, monkeypatch):
     view = StructureView(nacl)
     view.selected = [1, 7]
