@@ -41,6 +41,7 @@ a dict {element: shift, eV/atom}: the same, with shifts the caller chose (or fit
 from __future__ import annotations
 
 import copy
+import hashlib
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
@@ -83,7 +84,9 @@ def correction_label(correction) -> str:
     if correction == "fitted":
         return "fitted elemental references (FERE, bundled experimental enthalpies)"
     if len(correction) > 6:  # a fitted set of many elements: the hover gives each entry's own amount
-        return f"elemental reference shifts ({len(correction)} elements)"
+        # with a digest of the values: entries are matched to their scheme by this label
+        digest = hashlib.sha1(repr(sorted((el, float(v)) for el, v in correction.items())).encode()).hexdigest()[:6]
+        return f"elemental reference shifts ({len(correction)} elements, #{digest})"
     return "elemental reference shifts " + ", ".join(f"{el} {v:+.3f}" for el, v in sorted(correction.items()))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import os
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 import ipywidgets as W
@@ -91,7 +92,7 @@ class HullExplorer(HullSearch, W.VBox):
         self.search_n = W.BoundedIntText(value=30, min=1, max=1000, description="n", layout=W.Layout(width="130px"))
         self.search_button = W.Button(description="Random search", icon="search")
         given = hull_kw.get("correction")
-        options = [*CORRECTIONS, *([("your shifts", given)] if isinstance(given, dict) else [])]
+        options = [*CORRECTIONS, *([("your shifts", given)] if isinstance(given, Mapping) else [])]
         self.correction = W.Dropdown(options=[label for label, _ in options], description="correction",
                                      value=next(label for label, v in options if v == given), layout=W.Layout(width="260px"),
                                      tooltip="energy correction of the model's entries (nothing is recomputed)")
@@ -187,16 +188,20 @@ class HullExplorer(HullSearch, W.VBox):
         nothing is recomputed: the hull is redrawn at once. Entries the new scheme rejects are
         listed as failed; those an earlier scheme rejected come back when the new one takes
         them. Given entries are left as they are. Runs started later use it too."""
-        self._corrector = self._make_corrector(correction)  # a bad name or "fitted" for another model fails here
-        self._hull_kw["correction"] = correction
-        rejected = [f.pop("rejected_entry") for f in self.failed if "rejected_entry" in f]
-        self.failed[:] = [f for f in self.failed if not f.get("error", "").startswith("the correction ")]
-        for key in [k for k, e in self._found.items() if "correction" in e.data]:
-            rejected.append(self._found.pop(key))
-        ok, bad = self._corrector.apply(rejected)
+        corrector = self._make_corrector(correction)  # a bad name or "fitted" for another model fails here
+        # corrected copies first (apply copies, changes nothing): if it raises, nothing is lost
+        rejections = [f for f in self.failed if "rejected_entry" in f]
+        keys = [k for k, e in self._found.items() if "correction" in e.data]
+        ok, bad = corrector.apply([f["rejected_entry"] for f in rejections] + [self._found[k] for k in keys])
+        selected = self.selected
+        self._corrector, self._hull_kw["correction"] = corrector, correction
+        gone = {id(f) for f in rejections}
+        self.failed[:] = [f for f in self.failed if id(f) not in gone]
+        for key in keys:
+            del self._found[key]
         for e in ok:
             self._found[entry_key(e)] = e
-        self.failed.extend(rejection_record(e, self._corrector.label) for e in bad)
+        self.failed.extend(rejection_record(e, corrector.label) for e in bad)
         label = next((k for k, v in self._correction_options.items() if v == correction), None)
         if label is None:  # shifts given here: one more menu entry
             self._correction_options["your shifts"] = correction
@@ -207,11 +212,16 @@ class HullExplorer(HullSearch, W.VBox):
             self.correction.value = label
         finally:
             self._setting_correction = False
-        if self.selected is not None and "correction" in self.selected.data:
-            self.selected = self._found.get(entry_key(self.selected), self.selected)
         self._rebuild()
         if self._rebuild_error is None:
             self.status.value = self._state_line()
+        if selected is not None and "correction" in selected.data:
+            # its corrected copy shares its structure (given entries have no stable key)
+            now = next((e for e in self._found.values() if e.structure is selected.structure), None)
+            if now is not None and self.result is not None:
+                self.select(now)  # the info panel shows the new formation energy and distance
+            else:
+                self.selected = None
 
     def _on_correction(self) -> None:
         if not getattr(self, "_setting_correction", False):
@@ -232,17 +242,25 @@ class HullExplorer(HullSearch, W.VBox):
         return Corrector(correction, model)
 
     def _recorrected(self, step):
-        """A progress step whose computed entries carry the correction chosen in the menu (a run
-        started before the switch still makes them with the old one)."""
+        """A progress step whose computed entries, and the entries its scheme rejected, carry
+        the correction chosen in the menu (a run started before the switch still makes them
+        with the old one)."""
         corrector = getattr(self, "_corrector", None)
-        if corrector is None or all(e.data.get("correction", corrector.label) == corrector.label for e in step.new_entries):
+        if corrector is None:
+            return step
+        stale = [e for e in step.new_entries if e.data.get("correction", corrector.label) != corrector.label]
+        refused = [f for f in step.new_failures if "rejected_entry" in f
+                   and f["rejected_entry"].data.get("correction") != corrector.label]
+        if not stale and not refused:
             return step
         import copy
 
         step = copy.copy(step)
-        ok, bad = corrector.apply([e for e in step.new_entries if "correction" in e.data])
-        step.new_entries = [e for e in step.new_entries if "correction" not in e.data] + ok
-        step.new_failures = list(step.new_failures) + [rejection_record(e, corrector.label) for e in bad]
+        ok, bad = corrector.apply(stale + [f["rejected_entry"] for f in refused])
+        gone = {id(x) for x in (*stale, *refused)}
+        step.new_entries = [e for e in step.new_entries if id(e) not in gone] + ok
+        step.new_failures = ([f for f in step.new_failures if id(f) not in gone]
+                             + [rejection_record(e, corrector.label) for e in bad])
         return step
 
     def _state_line(self) -> str:

@@ -57,7 +57,7 @@ class HullSearch:
         def got(job: Job, steps: list) -> None:
             new = False
             for st in steps:
-                new = merge_progress(self._found, self.failed, st) or new
+                new = merge_progress(self._found, self.failed, self._recorrected(st)) or new
                 self._count_sources(job, st)
                 self._search_line = f"search {html.escape(formula)} (seed {seed}): {st.done} / {st.total} final"
             if new:

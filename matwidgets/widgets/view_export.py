@@ -102,7 +102,12 @@ class Export(t.HasTraits):
             return
         kind = content.get("type")
         if kind == "export_chunk":
-            job["chunks"][content.get("seq")] = bytes(buffers[0]) if buffers else b""
+            seq = content.get("seq")
+            if seq in job["chunks"]:  # never sent twice by our views: a count that could never add up
+                del self._exports[content["id"]]
+                job["future"].set_exception(RuntimeError(f"export: chunk {seq} arrived twice"))
+                return
+            job["chunks"][seq] = bytes(buffers[0]) if buffers else b""
         elif kind == "export_error":
             self._fail(content["id"], str(content.get("error")))
             return
@@ -110,7 +115,9 @@ class Export(t.HasTraits):
             job["n"] = content.get("n")
         # ipykernel (7.4) handles a comm message that comes while a cell runs at once, and one
         # that came just before it after the cell: "done" can be handled before its last chunk.
-        # So the file is written once "done" and all n chunks are in, in whichever order.
+        # So the file is written once "done" and all n chunks are in, in whichever order. There
+        # is no timeout: chunks queued behind a long cell come when it ends (the websocket
+        # loses none).
         n = job.get("n")
         if n is None or len(job["chunks"]) < n:
             return

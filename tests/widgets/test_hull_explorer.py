@@ -426,6 +426,35 @@ def test_entries_a_correction_rejects_are_failed_and_come_back(tmp_path, monkeyp
     assert all(len(e.composition.elements) == 1 for e in ex.entries)
     rejected = [f for f in ex.failed if "rejects this entry" in f["error"]]
     assert len(rejected) == n_compounds > 0 and len(ex.failed) == n_failed + n_compounds
+    # a step of a run started under that scheme: its rejections are judged again by the new one
+    from matwidgets.engine.hull_stages import HullProgress
+
+    late = HullProgress(done=1, total=1, new_entries=[], new_failures=[dict(rejected[0])])
     ex.set_correction(None)
     assert len(ex.failed) == n_failed  # the rejected compounds are back, not failed twice
     assert {e.entry_id: ex.result.formation_energy(e) for e in ex.result.entries} == pytest.approx(raw)
+    again = ex._recorrected(late)
+    assert again.new_failures == [] and [e.entry_id for e in again.new_entries] == [rejected[0]["key"]]
+    assert again.new_entries[0].data["correction"] == "none (raw model energies)"
+
+    # a scheme that fails part way: nothing is lost, the menu and the hull stay
+    class Broken(Corrector):
+        def apply(self, entries):
+            if self.correction == {"Na": 1.0}:
+                raise RuntimeError("broken scheme")
+            return super().apply(entries)
+
+    monkeypatch.setattr(hull_explorer, "Corrector", Broken)
+    compound = next(e for e in ex.result.entries if len(e.composition.elements) > 1)
+    ex.select(compound)
+    entries, failed = list(ex.entries), list(ex.failed)
+    with pytest.raises(RuntimeError, match="broken scheme"):
+        ex.set_correction({"Na": 1.0})
+    assert ex.entries == entries and ex.failed == failed and ex._hull_kw["correction"] is None
+    # the selected compound follows the switch: its corrected copy, with the new E_form in the panel
+    ex.set_correction({"Na": 0.5})
+    assert ex.selected is not compound and ex.selected.structure is compound.structure
+    assert any(e is ex.selected for e in ex.result.entries)
+    assert f"E_form = {ex.result.formation_energy(ex.selected):.3f}" in ex.info.value
+    assert ex.result.formation_energy(ex.selected) == pytest.approx(
+        raw[compound.entry_id] - 0.5 * compound.composition.get_atomic_fraction("Na"), abs=1e-9)

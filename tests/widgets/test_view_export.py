@@ -58,6 +58,12 @@ def test_snapshot_bytes_errors_and_any_order(view):
     with pytest.raises(RuntimeError, match=r"chunks \[7\] arrived, expected 0..0"):
         fut.result(timeout=0)
     fut = view.snapshot(100, 100)
+    rid = view.sent[-1][0]["id"]
+    for _ in range(2):
+        view._on_msg(view, {"type": "export_chunk", "id": rid, "view": "a", "seq": 0}, [b"x"])
+    with pytest.raises(RuntimeError, match="chunk 0 arrived twice"):
+        fut.result(timeout=0)
+    fut = view.snapshot(100, 100)
     view._on_msg(view, {"type": "export_error", "id": view.sent[-1][0]["id"], "view": "a", "error": "no WebGL"}, [])
     with pytest.raises(RuntimeError, match="no WebGL"):
         fut.result(timeout=0)
