@@ -234,12 +234,16 @@ def _arrays_from(item: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndar
 
 def _arrays_from_pymatgen(item: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     numbers = []
+    seen: dict[int, int] = {}  # id(site.species) -> Z: supercells share one species object per element
     for site in item:
-        if not site.is_ordered:
-            raise InvalidStructureError(f"site {site.species} is disordered; order it first (e.g. OrderDisorderedStructureTransformation)")
-        z = getattr(site.specie, "Z", 0)
-        if not 1 <= z <= N_ELEMENTS:
-            raise InvalidStructureError(f"unknown element {site.specie!s} at site {len(numbers)}")
+        z = seen.get(id(site.species))  # the structure keeps each object alive: ids are not reused here
+        if z is None:
+            if not site.is_ordered:
+                raise InvalidStructureError(f"site {site.species} is disordered; order it first (e.g. OrderDisorderedStructureTransformation)")
+            z = getattr(site.specie, "Z", 0)
+            if not 1 <= z <= N_ELEMENTS:
+                raise InvalidStructureError(f"unknown element {site.specie!s} at site {len(numbers)}")
+            seen[id(site.species)] = z
         numbers.append(z)
     numbers = np.asarray(numbers, dtype=np.int64)
     positions = np.asarray(item.cart_coords, dtype=np.float64).reshape(-1, 3)

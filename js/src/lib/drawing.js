@@ -1,6 +1,7 @@
 // The atoms, bonds, element rings, highlights and arrows of a StructureView, drawn
 // from its sites (lib/sites.js). Atoms, rings and bonds are impostors (lib/impostors.js:
-// a quad each, ray-cast per pixel): one draw call per kind, and a streamed frame only
+// a quad each, ray-cast per pixel; a bond between two drawn atoms is one cylinder): one
+// draw call per kind, and a streamed frame only
 // rewrites the instance attributes (no geometry or material is rebuilt).
 import { DynamicDrawUsage, InstancedMesh, Matrix4, MeshPhongMaterial, SphereGeometry } from "three";
 import { buildSites, place, siteLooks, sitePositions } from "./sites.js";
@@ -35,9 +36,15 @@ export class Drawing {
     const halves = looks.bondRadius && v.model.get("show_bonds")
       ? Int32Array.from(S.hFrom.keys()).filter((h) => looks.visible[S.hFrom[h]] && !looks.hiddenZ.has(v.numbers[S.hToAtom[h]]))
       : new Int32Array(0);
-    Object.assign(this, { S, looks, shown, halves });
+    // two halves that meet (both ends are drawn sites) are one cylinder in two colours, drawn
+    // with the half from the lower site; a half whose partner is not drawn ends at the cell
+    // face, where its cap shows. partner[k]: the site at the far end of cylinder k, or -1
+    const meets = (h) => { const t = S.hToSite[h]; return t >= 0 && looks.visible[t] && !looks.hiddenZ.has(v.numbers[S.atom[S.hFrom[h]]]); };
+    const sticks = halves.filter((h) => !meets(h) || S.hFrom[h] < S.hToSite[h]);
+    const partner = Int32Array.from(sticks, (h) => (meets(h) ? S.hToSite[h] : -1));
+    Object.assign(this, { S, looks, shown, halves, sticks, partner });
     this.atoms = new Spheres(shown.length, this.materials.atoms);
-    this.bonds = new Cylinders(halves.length, this.materials.bonds); // with flat caps: a bond cut at a cell face is not a hollow tube
+    this.bonds = new Cylinders(sticks.length, this.materials.bonds);
     // the far side of slightly larger spheres in the element's colour, unlit: a ring that
     // keeps the element visible when atoms are coloured by a value (shown only then)
     this.rings = new Spheres(shown.length, this.materials.rings);
@@ -52,7 +59,7 @@ export class Drawing {
 
   // site positions of the current frame [3m], and every instance matrix
   update(v) {
-    const { S, looks, shown, halves } = this, p = v.positions, c = v.cell;
+    const { S, looks, shown, sticks, partner } = this, p = v.positions, c = v.cell;
     const P = (this.P = sitePositions(S, p, c));
     const { position: ac, radius: ar } = this.atoms.arrays, { position: rc, radius: rr } = this.rings.arrays;
     const rings = this.rings.mesh.visible; // only under color_by
@@ -63,21 +70,26 @@ export class Drawing {
       if (rings) { put(rc, 3, k, x, y, z); put(rr, 1, k, r * RING); }
     });
     this.atoms.count = this.rings.count = shown.length;
-    // half bonds: from a site halfway to the partner it bonds to, so a bond to an atom
-    // that is not drawn ends at the cell face instead of stretching across the cell
-    const to = new Float32Array(3), rb = looks.bondRadius, { position: start, end, radius: br } = this.bonds.arrays;
-    halves.forEach((h, k) => {
-      const from = S.hFrom[h], x = P[3 * from], y = P[3 * from + 1], z = P[3 * from + 2];
-      place(to, 0, p, S.hToAtom[h], S.hToShift, h, c);
+    // bonds between two drawn sites: from one atom's surface to the other's, the colour
+    // changing halfway; half bonds: from a site halfway to the partner it bonds to, so a
+    // bond to an atom that is not drawn ends at the cell face instead of stretching across
+    // the cell. Each starts (and ends) just inside its atom: no pixels shaded inside it
+    const to = new Float32Array(3), rb = looks.bondRadius;
+    const { position: start, end, radius: br, split, cap } = this.bonds.arrays;
+    const inside = (site, len) => { const r = looks.radius[site]; return Math.min(0.97 * Math.sqrt(Math.max(r * r - rb * rb, 0)) / len, 0.95); };
+    sticks.forEach((h, k) => {
+      const from = S.hFrom[h], t = partner[k], x = P[3 * from], y = P[3 * from + 1], z = P[3 * from + 2];
+      if (t >= 0) { to[0] = P[3 * t]; to[1] = P[3 * t + 1]; to[2] = P[3 * t + 2]; } else place(to, 0, p, S.hToAtom[h], S.hToShift, h, c);
       const dx = 0.5 * (to[0] - x), dy = 0.5 * (to[1] - y), dz = 0.5 * (to[2] - z), len = Math.hypot(dx, dy, dz) || 1;
-      // start where the bond leaves its atom (its flat end just inside the sphere): no pixels shaded inside the atom
-      const r = looks.radius[from], f = Math.min(0.97 * Math.sqrt(Math.max(r * r - rb * rb, 0)) / len, 0.95);
+      const f = inside(from, len), g = t >= 0 ? 2 - inside(t, len) : 1; // the end, in half lengths from the start site
       put(start, 3, k, x + f * dx, y + f * dy, z + f * dz);
-      put(end, 3, k, x + dx, y + dy, z + dz);
+      put(end, 3, k, x + g * dx, y + g * dy, z + g * dz);
       put(br, 1, k, rb);
+      put(split, 1, k, (1 - f) * len);
+      put(cap, 1, k, (looks.radius[from] < rb ? 1 : 0) + (t < 0 || looks.radius[t] < rb ? 2 : 0)); // open ends
     });
-    this.bonds.count = halves.length;
-    this.atoms.touch("position", "radius"); this.bonds.touch("position", "end", "radius");
+    this.bonds.count = sticks.length;
+    this.atoms.touch("position", "radius"); this.bonds.touch("position", "end", "radius", "split", "cap");
     if (rings) this.rings.touch("position", "radius");
     // arrows on the atoms in the box (not on the faded neighbours outside it)
     const inBox = Uint8Array.from(S.kind, (kind, site) => kind === 0 && looks.visible[site]);
@@ -86,19 +98,20 @@ export class Drawing {
   }
 
   colors(v) {
-    const { S, looks, shown, halves } = this;
+    const { S, looks, shown, sticks, partner } = this;
     const ec = v.elementColors.length === 3 * v.n ? v.elementColors : v.colors;
     // an atom's colour, faded towards white for outside neighbours
     const rgb = (out, k, arr, site) => {
       const a = S.atom[site], f = looks.fade[site];
       put(out, 3, k, arr[3 * a] + f * (1 - arr[3 * a]), arr[3 * a + 1] + f * (1 - arr[3 * a + 1]), arr[3 * a + 2] + f * (1 - arr[3 * a + 2]));
     };
-    const atoms = this.atoms.arrays.color, rings = this.rings.arrays.color, bonds = this.bonds.arrays.color;
+    const atoms = this.atoms.arrays.color, rings = this.rings.arrays.color, { color: bonds, color2: bonds2 } = this.bonds.arrays;
     shown.forEach((site, k) => { rgb(atoms, k, v.colors, site); rgb(rings, k, ec, site); });
-    halves.forEach((h, k) => rgb(bonds, k, v.colors, S.hFrom[h]));
+    sticks.forEach((h, k) => { rgb(bonds, k, v.colors, S.hFrom[h]); rgb(bonds2, k, v.colors, partner[k] >= 0 ? partner[k] : S.hFrom[h]); });
     this.atoms.count = this.rings.count = shown.length;
-    this.bonds.count = halves.length;
+    this.bonds.count = sticks.length;
     for (const imp of [this.atoms, this.rings, this.bonds]) imp.touch("color");
+    this.bonds.touch("color2");
     this.rings.mesh.visible = Boolean(v.model.get("colorbar")?.stops);
     if (this.rings.mesh.visible) { // rings are placed while visible only: place them now
       const a = this.atoms.arrays, r = this.rings.arrays;

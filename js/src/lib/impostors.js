@@ -9,6 +9,9 @@
 // 1,000 atoms with their bonds draw in a few ms. Lighting follows MeshPhongMaterial's
 // (ambient + one directional light, three's Lambert and Blinn-Phong terms), so the
 // colours look as before; colours are in three's working space, converted on output.
+//
+// Per pixel, SwiftShader runs every operation of the fragment shaders on the CPU: per-object
+// values are flat varyings, rays are not normalised, and a bond is ray-cast in its own frame.
 import { BufferAttribute, BufferGeometry, DoubleSide, DynamicDrawUsage, Mesh, ShaderMaterial, Vector3 } from "three";
 
 const Z = new Vector3(0, 0, 1);
@@ -19,21 +22,16 @@ uniform vec3 lightDir, halfDir;   // towards the light; halfway between it and t
 uniform float ambient, direct;
 uniform int ortho, unlit;
 // SwiftShader runs this per pixel on the CPU: no pow, no normalize, two terms of the projection
-vec3 shade(vec3 color, vec3 n) {
+vec3 shadeDots(vec3 color, float nl, float nh) {
   if (unlit == 1) return color;
-  float dl = max(dot(n, lightDir), 0.0), s = max(dot(n, halfDir), 0.0);
+  float dl = max(nl, 0.0), s = max(nh, 0.0);
   s *= s; s *= s; s *= s; s *= s; s *= s; s *= s;   // s^64 for MeshPhongMaterial's shininess 60
   return color * (ambient + direct * dl) * 0.31830989 + (direct * dl * 0.0056 * 0.25 * 0.31830989 * 31.0) * s;
 }
-void writeDepth(vec3 p) {
-  // clip z and w of a view-space point (x and y do not enter them without a view offset)
-  float z = projectionMatrix[2][2] * p.z + projectionMatrix[3][2], w = projectionMatrix[2][3] * p.z + projectionMatrix[3][3];
-  gl_FragDepth = 0.5 * z / w + 0.5;
-}
-// the ray through this fragment: from the quad's point (near the object: good precision)
-void ray(vec3 q, out vec3 o, out vec3 d) {
-  o = q;
-  d = ortho == 1 ? vec3(0.0, 0.0, -1.0) : normalize(q);
+vec3 shade(vec3 color, vec3 n) { return shadeDots(color, dot(n, lightDir), dot(n, halfDir)); }
+// depth of a view-space z: clip z and w (x and y do not enter them without a view offset)
+void writeDepthZ(float z) {
+  gl_FragDepth = 0.5 * (projectionMatrix[2][2] * z + projectionMatrix[3][2]) / (projectionMatrix[2][3] * z + projectionMatrix[3][3]) + 0.5;
 }
 `;
 
@@ -48,8 +46,9 @@ ${CORNER}
 attribute float radius;
 attribute vec3 color;
 uniform int ortho;
-varying vec3 vCenter, vColor, vQuad;
-varying float vRadius;
+varying vec3 vQuad;
+flat varying vec3 vCenter, vColor;
+flat varying float vRadius;
 void main() {
   vec3 c = (modelViewMatrix * vec4(center, 1.0)).xyz;
   // half size of the quad in the plane through the centre: the cone from the eye to the
@@ -64,33 +63,46 @@ void main() {
 const SPHERE_FS = /* glsl */ `
 ${COMMON}
 uniform int back;   // 1: the far side (element rings: a back face around a smaller sphere)
-varying vec3 vCenter, vColor, vQuad;
-varying float vRadius;
+varying vec3 vQuad;
+flat varying vec3 vCenter, vColor;
+flat varying float vRadius;
 void main() {
-  vec3 o, d; ray(vQuad, o, d);
-  vec3 oc = o - vCenter;
-  float b = dot(oc, d), c = dot(oc, oc) - vRadius * vRadius, disc = b * b - c;
+  // the ray q + t d, d = q from the eye through the quad point (not normalised) or the view axis
+  vec3 d = ortho == 1 ? vec3(0.0, 0.0, -1.0) : vQuad, oc = vQuad - vCenter;
+  float A = dot(d, d), b = dot(oc, d), disc = b * b - A * (dot(oc, oc) - vRadius * vRadius);
   if (disc < 0.0) discard;
-  float t = back == 1 ? -b + sqrt(disc) : -b - sqrt(disc);
-  vec3 p = o + t * d, n = (p - vCenter) / vRadius;
-  writeDepth(p);
-  gl_FragColor = vec4(shade(vColor, n), 1.0);
+  float t = (back == 1 ? -b + sqrt(disc) : -b - sqrt(disc)) / A;
+  vec3 p = vQuad + t * d;
+  writeDepthZ(p.z);
+  gl_FragColor = vec4(shade(vColor, (p - vCenter) / vRadius), 1.0);
   #include <colorspace_fragment>
 }`;
 
+// A bond: one cylinder from its start to its end, in the start's colour up to ``split`` Å
+// from the start and the end's colour after it (a bond between two drawn atoms is one
+// cylinder, not two halves). Only an open end gets a flat cap (``cap``: 1 the start, 2 the
+// end, 3 both): the end of a half bond that stops at a cell face, or an end at an atom
+// thinner than the bond; other ends lie inside their atoms. The ray is taken in the
+// cylinder's own frame (x along the axis from the start), where origin and direction are
+// linear over the quad: interpolated, not recomputed per pixel; the light comes along in
+// that frame too. SwiftShader pays per pixel for every operation here.
 const CYLINDER_VS = /* glsl */ `
 ${CORNER}
 #define start position
-attribute vec3 end, color;
-attribute float radius;
+attribute vec3 end, color, color2;
+attribute float radius, split, cap;
 uniform int ortho;
-varying vec3 vA, vB, vColor, vQuad;
-varying float vRadius;
+uniform vec3 lightDir, halfDir;
+varying vec3 vO, vD;           // the ray in the cylinder's frame (direction not normalised)
+varying vec2 vZ;               // view-space z of the quad point, and of the direction
+flat varying vec3 vColor, vColor2, vL, vH;
+flat varying float vRadius, vLen, vSplit, vCap;
 void main() {
   vec3 a = (modelViewMatrix * vec4(start, 1.0)).xyz, b = (modelViewMatrix * vec4(end, 1.0)).xyz;
   vec3 mid = 0.5 * (a + b), toEye = ortho == 1 ? vec3(0.0, 0.0, 1.0) : normalize(-mid);
   vec3 axis = b - a, side = cross(axis, toEye);
-  side = length(side) < 1e-6 * length(axis) + 1e-9 ? vec3(1.0, 0.0, 0.0) : normalize(side);
+  float len = length(axis);
+  side = length(side) < 1e-6 * len + 1e-9 ? vec3(1.0, 0.0, 0.0) : normalize(side);
   vec3 up = normalize(cross(toEye, side));   // the axis as seen, in the plane facing the eye
   float along = dot(axis, up) >= 0.0 ? 1.0 : -1.0;
   float D = max(length(mid), 1e-3), k = ortho == 1 ? 1.05 : 1.0 / max(abs(mid.z) / D, 0.2) * 1.1;
@@ -98,42 +110,42 @@ void main() {
   // corner x: -1 at the start, +1 at the end; y: -1 / +1 across
   vec2 q = corner(gl_VertexID % 4);
   vec3 e = q.x < 0.0 ? a - up * along * R : b + up * along * R;
-  vQuad = e + side * q.y * R + toEye * radius;
-  vA = a; vB = b; vColor = color; vRadius = radius;
-  gl_Position = projectionMatrix * vec4(vQuad, 1.0);
+  vec3 quad = e + side * q.y * R + toEye * radius;
+  vec3 d = ortho == 1 ? vec3(0.0, 0.0, -1.0) : quad;   // from the eye (at the origin) through the quad point
+  vec3 ex = axis / max(len, 1e-9), ey = normalize(cross(ex, abs(ex.x) < 0.9 ? vec3(1.0, 0.0, 0.0) : vec3(0.0, 1.0, 0.0))), ez = cross(ex, ey);
+  mat3 toLocal = transpose(mat3(ex, ey, ez));
+  vO = toLocal * (quad - a); vD = toLocal * d; vZ = vec2(quad.z, d.z);
+  vL = toLocal * lightDir; vH = toLocal * halfDir;
+  vColor = color; vColor2 = color2; vRadius = radius; vLen = len; vSplit = split; vCap = cap;
+  gl_Position = projectionMatrix * vec4(quad, 1.0);
 }`;
 
 const CYLINDER_FS = /* glsl */ `
 ${COMMON}
-varying vec3 vA, vB, vColor, vQuad;
-varying float vRadius;
+varying vec3 vO, vD;
+varying vec2 vZ;
+flat varying vec3 vColor, vColor2, vL, vH;
+flat varying float vRadius, vLen, vSplit, vCap;
 void main() {
-  vec3 o, d; ray(vQuad, o, d);
-  vec3 axis = vB - vA;
-  float len = length(axis);
-  vec3 u = axis / len, oc = o - vA;
-  vec3 dp = d - dot(d, u) * u, ocp = oc - dot(oc, u) * u;
-  float A = dot(dp, dp), B = dot(dp, ocp), C = dot(ocp, ocp) - vRadius * vRadius;
-  float tBest = 1e20; vec3 nBest = vec3(0.0);
-  float disc = B * B - A * C;
-  if (disc >= 0.0 && A > 1e-12) {
-    float t = (-B - sqrt(disc)) / A;
-    float y = dot(oc + t * d, u);
-    if (y >= 0.0 && y <= len) { tBest = t; nBest = normalize(oc + t * d - y * u); }
+  float A = dot(vD.yz, vD.yz), B = dot(vO.yz, vD.yz), C = dot(vO.yz, vO.yz) - vRadius * vRadius;
+  float disc = B * B - A * C, t = 0.0, x = -1.0;
+  if (disc >= 0.0 && A > 1e-12) { t = (-B - sqrt(disc)) / A; x = vO.x + t * vD.x; }
+  vec3 n;
+  if (x >= 0.0 && x <= vLen) {
+    n = vec3(0.0, vO.yz + t * vD.yz) / vRadius;
+  } else {
+    // entering before the start or past the end: that end's flat cap, if open and seen from outside
+    bool atEnd = x > vLen || (disc < 0.0 || A <= 1e-12) && vD.x < 0.0;
+    float open = atEnd ? step(2.0, vCap) : mod(vCap, 2.0), side = atEnd ? 1.0 : -1.0;
+    if (open < 0.5 || side * vD.x >= 0.0) discard;
+    float xc = atEnd ? vLen : 0.0;
+    t = (xc - vO.x) / vD.x;
+    vec2 r = vO.yz + t * vD.yz;
+    if (dot(r, r) > vRadius * vRadius) discard;
+    n = vec3(side, 0.0, 0.0); x = xc;
   }
-  // flat caps: a half bond that ends at a cell face is closed, not a hollow tube
-  for (int k = 0; k < 2; k++) {
-    vec3 pc = k == 0 ? vA : vB, nc = k == 0 ? -u : u;
-    float dn = dot(d, nc);
-    if (dn >= 0.0) continue;   // a cap seen from behind is hidden by the side
-    float t = dot(pc - o, nc) / dn;
-    vec3 r = o + t * d - pc;
-    if (dot(r, r) <= vRadius * vRadius && t < tBest) { tBest = t; nBest = nc; }
-  }
-  if (tBest > 1e19) discard;
-  vec3 p = o + tBest * d;
-  writeDepth(p);
-  gl_FragColor = vec4(shade(vColor, nBest), 1.0);
+  writeDepthZ(vZ.x + t * vZ.y);
+  gl_FragColor = vec4(shadeDots(x < vSplit ? vColor : vColor2, dot(n, vL), dot(n, vH)), 1.0);
   #include <colorspace_fragment>
 }`;
 
@@ -216,7 +228,7 @@ export class Spheres extends Impostors {
 
 export class Cylinders extends Impostors {
   constructor(n, mat) {
-    super({ position: 3, end: 3, radius: 1, color: 3 }, mat, n); // position: the start
+    super({ position: 3, end: 3, radius: 1, color: 3, color2: 3, split: 1, cap: 1 }, mat, n); // position: the start
   }
 }
 

@@ -33,11 +33,14 @@ export function buildSites(model, n, bondI, bondJ, bondShift) {
     const hToAtom = Int32Array.from(hTo, (s) => atom[s]);
     const hToShift = new Float32Array(3 * nh);
     hTo.forEach((s, k) => { hToShift.set(shift.subarray(3 * s, 3 * s + 3), 3 * k); });
-    return { atom, shift, kind, hFrom, hToAtom, hToShift, fromKernel: true };
+    return { atom, shift, kind, hFrom, hToAtom, hToShift, hToSite: hTo, fromKernel: true };
   }
   const rep = model.get("repeat"), nRep = rep[0] * rep[1] * rep[2], nb = bondI.length;
   const S = { atom: new Int32Array(n * nRep), shift: new Float32Array(3 * n * nRep), kind: new Int32Array(n * nRep),
-    hFrom: new Int32Array(nb * nRep), hToAtom: new Int32Array(nb * nRep), hToShift: new Float32Array(3 * nb * nRep), fromKernel: false };
+    hFrom: new Int32Array(nb * nRep), hToAtom: new Int32Array(nb * nRep), hToShift: new Float32Array(3 * nb * nRep),
+    hToSite: new Int32Array(nb * nRep), fromKernel: false };
+  // the site of atom j in repeated cell (a, b, c), or -1 outside the repeats
+  const siteOf = (j, a, b, c) => (a < 0 || b < 0 || c < 0 || a >= rep[0] || b >= rep[1] || c >= rep[2] ? -1 : ((a * rep[1] + b) * rep[2] + c) * n + j);
   let r = 0;
   for (let a = 0; a < rep[0]; a++) for (let b = 0; b < rep[1]; b++) for (let c = 0; c < rep[2]; c++, r++) {
     for (let i = 0; i < n; i++) {
@@ -48,6 +51,7 @@ export function buildSites(model, n, bondI, bondJ, bondShift) {
       const k = r * nb + e;
       S.hFrom[k] = r * n + bondI[e]; S.hToAtom[k] = bondJ[e];
       S.hToShift[3 * k] = a + bondShift[3 * e]; S.hToShift[3 * k + 1] = b + bondShift[3 * e + 1]; S.hToShift[3 * k + 2] = c + bondShift[3 * e + 2];
+      S.hToSite[k] = siteOf(bondJ[e], S.hToShift[3 * k], S.hToShift[3 * k + 1], S.hToShift[3 * k + 2]);
     }
   }
   return S;

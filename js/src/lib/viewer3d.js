@@ -138,7 +138,8 @@ class Viewer {
     this.drawing.update(this);
     this.root.dataset.sites = String(this.drawing.shown.length);
     this.root.dataset.arrows = String(this.drawing.nArrows);
-    this.root.dataset.bonds = String(this.drawing.halves.length);
+    this.root.dataset.bonds = String(this.drawing.halves.length); // half bonds (a bond between two drawn atoms: two)
+    this.root.dataset.cylinders = String(this.drawing.sticks.length);
     this.root.dataset.polyFaces = String(this.drawing.polyhedra.nFaces);
     this.updateCell();
     this.updateHighlight();
