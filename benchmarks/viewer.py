@@ -9,13 +9,24 @@ Chromium here renders WebGL with SwiftShader on the CPU; a real GPU is faster.
 
 Run: python benchmarks/viewer.py [--no-nglview]
 
-Measured on this 2-core CPU (idle, SwiftShader), 2026-12-02, goals from issue 17:
-  before impostors (three.js meshes):  1,000 atoms drawn 4 fps, 10,000 atoms 1 fps, first render of 100k 4.39 s
-  impostors (lib/impostors.js, quads ray-cast in the fragment shader), `python benchmarks/viewer.py`:
-    streaming 1,000 atoms: pushed 52 fps, drawn 16 fps    (goal >= 30: not met)
-    streaming 10,000 atoms: pushed 33 fps, drawn 6 fps    (goal >= 10: not met)
-    first render of 101,568 atoms: 5.29 s                 (goal <= 3 s: not met)
+Measured on this 2-core CPU (idle, SwiftShader), goals from issue 17:
+  before impostors (three.js meshes):  1,000 atoms drawn 4 fps, 10,000 atoms 1 fps
+  impostors (lib/impostors.js, quads ray-cast in the fragment shader), 2026-12-02:
+    streaming 1,000 atoms: pushed 52 fps, drawn 16-19 fps
+    streaming 10,000 atoms: pushed 33-38 fps, drawn 6-8 fps
+    first render of 101,568 atoms: 5.1-5.3 s, of which ~3.6 s was pymatgen's make_supercell in the
+    timed cell (the supercell is now built in a cell before the clock starts)
     nglview first render, 10,648 atoms: 1.68 s
+  one two-coloured cylinder per bond, ray-cast in its own frame (2026-12-03), three runs of
+  `python benchmarks/viewer.py --no-nglview`:
+    streaming 1,000 atoms: pushed 53-55 fps, drawn 31 / 28 / 24 fps   (median 28; goal >= 30: not met)
+    streaming 10,000 atoms: pushed 37-39 fps, drawn 12 / 12 / 12 fps  (goal >= 10: met)
+    first render of 101,568 atoms: 1.40 / 1.20 / 1.35 s               (goal <= 3 s: met)
+  One picture with the kernel idle (render + a 1-pixel readPixels, 768x420 canvas): 1,000 atoms
+  20.8 -> 9.9 ms, 10,648 atoms 93 -> 49 ms; the same 1,000 atoms in a 768x120 view stream at 50 drawn
+  fps, so at the default size the limit is SwiftShader's per-pixel work (overdraw of the quads), shared
+  with the kernel, the server and the page on 2 cores. Timings on this machine drift by up to 50%
+  between runs minutes apart.
 """
 
 from __future__ import annotations
