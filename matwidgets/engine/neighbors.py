@@ -20,7 +20,6 @@ whatever the search does internally.
 from __future__ import annotations
 
 import weakref
-
 from dataclasses import dataclass
 
 import torch
@@ -283,8 +282,7 @@ class VerletList:
 
     def reset(self) -> None:
         """Forget the current list: the next call builds a new one."""
-        self._edges = None
-        self.checked = weakref.WeakSet()
+        self._edges = None  # (the build clears ``checked``)
 
     def __call__(self, batch: AtomsBatch, cutoff: float) -> Edges:
         self.n_calls += 1

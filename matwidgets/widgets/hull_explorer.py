@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import html
 import os
-from pathlib import Path
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import ipywidgets as W
