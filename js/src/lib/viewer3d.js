@@ -24,6 +24,7 @@ class Viewer {
   constructor(model, el) {
     this.model = model;
     this.root = h("div", "mw-sv");
+    this.root.viewer = this; // for benchmarks/viewer_cost.py, which times parts of the picture
     this.root.style.cssText = "position:relative;width:100%;font:12px sans-serif;";
     el.appendChild(this.root);
     this.toolbar = this.makeToolbar();
