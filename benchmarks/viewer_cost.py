@@ -7,21 +7,24 @@ picture), and the medians of each round are printed side by side.
 
 Run: python benchmarks/viewer_cost.py [rounds] [variants.json]   (a JSON list like VARIANTS below)
 
-Measured 2026-12-03 (median of 40 pictures a round, three rounds, 768x420 canvas; the
-ranges are over rounds):
-  nothing drawn (clear only)                         0.7-1.2 ms
-  atoms (1,000 impostor spheres, 102k quad pixels)   6.6-12 ms
-    fragment shader reduced to a flat colour         no faster (7.3-11)
-    no sRGB conversion of the output                 ~15% faster
-    quads of half the area (x0.7 each way)           ~27% faster
-    quads of 1/16 the area                           ~55% faster
-  bonds (2,285 cylinders, 57k quad pixels)           9.6-16 ms
-    fragment shader reduced to a flat colour         no faster
-    one triangle of the two (half the pixels)        ~33% faster
-    quad ends cut to the cylinder's tilt             ~5% faster
-So the cost is per covered pixel and per primitive in SwiftShader's fixed stages (raster,
-interpolation, depth and colour writes), not the ray casting: a tighter quad saves a few
-per cent, and shading tricks nothing. A real GPU does all of this in well under a millisecond.
+Measured 2026-12-03 (median of 40 pictures a round, three rounds, 768x420 canvas; ranges
+over the rounds; the shaders as committed, with the fast sRGB output):
+  nothing drawn (clear only)                         1.4-1.7 ms
+  atoms (1,000 impostor spheres, 102k quad pixels)   7.2-9.1 ms
+    fragment shader reduced to a flat colour         8.1-10.4 (slower: no pixel is discarded)
+    three's exact sRGB output (pow)                  9.0-10.8 (what the fast fit saves: ~18%)
+    no sRGB output conversion at all                 7.5-9.1 (the fast fit costs nothing measurable)
+    quads of half the area (x0.7 each way)           5.1-7.1 (-22 to -29%)
+    quads of 1/16 the area                           3.3-4.3
+  bonds (2,285 cylinders, 57k quad pixels)           11.0-14.1 ms
+    fragment shader reduced to a flat colour         11.9-15.4
+    three's exact sRGB output (pow)                  12.7-15.5 (~10%)
+    one triangle of the two (half the pixels)        8.4-10.5 (-25%)
+    quad ends cut to the cylinder's tilt             10.8-13.6 (-3 to -5%)
+The quads cover half the canvas (little overdraw). What costs is each covered pixel and each
+primitive in SwiftShader's fixed stages (raster, interpolation, depth and colour writes), not
+the ray casting, which costs nothing measurable: a tighter quad saves a few per cent. (Quad pixels:
+the vertex shaders' quads summed in JS for this camera, 159k of the canvas's 323k pixels.)
 """
 
 from __future__ import annotations
