@@ -31,7 +31,7 @@ Measured on this 2-core CPU (idle, SwiftShader), goals from issue 17:
   day before), the same code, three runs: 1,000 atoms drawn 17 / 20 / 19 fps, 10,000 atoms 7 / 8 / 7,
   first render 2.30 / 2.08 / 2.33 s. With the sRGB output by a three-sqrt fit (lib/impostors.js),
   three runs: 14 / 17 / 12, 7 / 7 / 7, 2.02 / 2.64 / 2.48 s; run alternately with the bundle before it
-  (notes' s1k script: one notebook, two streams each), before 15 / 17 / 16 / 15, after 15 / 21 / 20 / 19
+  (one notebook, two 1,000-atom streams a run), before 15 / 17 / 16 / 15, after 15 / 21 / 20 / 19
   (medians 15.5 and 19.5). benchmarks/viewer_cost.py breaks one picture down: the ray casting costs
   nothing measurable, each covered pixel and primitive in SwiftShader's fixed stages does.
 """
