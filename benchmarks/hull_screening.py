@@ -10,9 +10,9 @@ of the final hull.
 Run: OMP_NUM_THREADS=2 python benchmarks/hull_screening.py [Li-O Fe-O Ni-S ...]
 
 Measured 2026-12-03 on this 2-core CPU (CHGNet 0.3.0):
-  Li-O  122 candidates, 50 s: single points end at 3 s, short relaxation (849 atoms) at 34 s, full (164 atoms) at 50 s
-  Fe-O  343 candidates, 107 s: 2 / 82 / 107 s (2,456 atoms in the short relaxation, 590 in the full one)
-  Ni-S  474 candidates, 114 s: 4 / 101 / 114 s (3,991 / 594 atoms)
+  Li-O  122 candidates, 50 s: single points end at 3 s, short relaxation (877 atoms) at 34 s, full (136 atoms) at 50 s
+  Fe-O  343 candidates, 107 s: 2 / 82 / 107 s (2,648 atoms in the short relaxation, 398 in the full one)
+  Ni-S  474 candidates, 114 s: 4 / 101 / 114 s (4,142 / 443 atoms)
   skip above X:        X = 0.5              X = 1.0              X = 1.5
     Li-O   saves 480 atoms, loses 0   282, loses 0         162, loses 0
     Fe-O   1,809, loses 9 (FeO)       1,035, loses 2 (FeO) 714, loses 2 (FeO)
@@ -65,7 +65,9 @@ def main() -> None:
             final = e_above(rows, lambda r: r.get(RELAXED, r.get(SCREENED)))
             single = e_above(rows, lambda r: r[SINGLE])
             ends = {s: max(r.get("t " + s, 0.0) for r in rows.values()) for s in (SINGLE, SHORT, RELAXED)}
-            atoms = {s: sum(r["n"] for r in rows.values() if s in r) for s in (SHORT, RELAXED)}
+            rows = {k: r for k, r in rows.items() if r.get(RELAXED, r.get(SCREENED)) is not None}  # failed ones have no final energy
+            # every candidate with a single point enters the short relaxation; those that converge there have no SHORT entry
+            atoms = {SHORT: sum(r["n"] for r in rows.values() if SINGLE in r), RELAXED: sum(r["n"] for r in rows.values() if SHORT in r and RELAXED in r)}
             print(f"{chemsys}: {len(rows)} candidates, {total:.0f} s; stages end at "
                   + ", ".join(f"{s} {t:.0f} s" for s, t in ends.items())
                   + f"; atoms in the short relaxation {atoms[SHORT]:.0f}, in the full one {atoms[RELAXED]:.0f}", flush=True)

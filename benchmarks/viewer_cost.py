@@ -9,7 +9,7 @@ Run: python benchmarks/viewer_cost.py [rounds] [variants.json]   (a JSON list li
 
 Measured 2026-12-03 (median of 40 pictures a round, three rounds, 768x420 canvas; ranges
 over the rounds; the shaders as committed, with the fast sRGB output):
-  nothing drawn (clear only)                         1.4-1.7 ms
+  nothing drawn (clear, cell lines)                         1.4-1.7 ms
   atoms (1,000 impostor spheres, 102k quad pixels)   7.2-9.1 ms
     fragment shader reduced to a flat colour         8.1-10.4 (slower: no pixel is discarded)
     three's exact sRGB output (pow)                  9.0-10.8 (what the fast fit saves: ~18%)
@@ -24,7 +24,7 @@ over the rounds; the shaders as committed, with the fast sRGB output):
 The quads cover half the canvas (little overdraw). What costs is each covered pixel and each
 primitive in SwiftShader's fixed stages (raster, interpolation, depth and colour writes), not
 the ray casting, which costs nothing measurable: a tighter quad saves a few per cent. (Quad pixels:
-the vertex shaders' quads summed in JS for this camera, 159k of the canvas's 323k pixels.)
+a JS replica of the vertex shaders' quads for this camera, not part of this script: 159k of the canvas's 323k pixels.)
 """
 
 from __future__ import annotations
