@@ -12,9 +12,9 @@ vec3 shadeDots(vec3 color, float nl, float nh) {
 }
 vec3 shade(vec3 color, vec3 n) { return shadeDots(color, dot(n, lightDir), dot(n, halfDir)); }
 // The picture's output encoding. To the canvas (sRGB), three's sRGBTransferOETF costs a
-// pow per channel and pixel: ~10% of a picture in SwiftShader. Ian Taylor's three-sqrt fit
-// of the whole curve 1.055 x^(1/2.4) - 0.055 (chilliant.com/rgb2hsv.html, "sRGB approximations for HLSL") stays within
-// 0.4 of an 8-bit level of the exact curve. A render target (PNG export) is linear in the
+// pow per channel and pixel: 10-18% of a picture in SwiftShader. Ian Taylor's three-sqrt
+// fit of the whole curve 1.055 x^(1/2.4) - 0.055 (chilliant.com/rgb2hsv.html, "sRGB
+// approximations for HLSL") stays within 0.4 of an 8-bit level of the exact curve. A render target (PNG export) is linear in the
 // shader (its sRGB format encodes in hardware): three's own conversion. The choice is made
 // when the program is compiled (SRGB_OUTPUT, see material()): chosen by a uniform at run
 // time, it measured no faster than three's conversion.
