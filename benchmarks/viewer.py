@@ -7,7 +7,9 @@ Measures, for diamond-silicon supercells:
 - nglview's first render of the 10,000 atoms, in the same page, for comparison.
 Chromium here renders WebGL with SwiftShader on the CPU; a real GPU is faster.
 
-Run: python benchmarks/viewer.py [--no-nglview]
+Run: python benchmarks/viewer.py [--no-nglview] [--full-resolution-too]
+(the streams run with the default stream_resolution=0.5; --full-resolution-too streams again
+with stream_resolution=1, never lowering the resolution)
 
 Measured on this 2-core CPU (idle, SwiftShader), goals from issue 17:
   before impostors (three.js meshes):  1,000 atoms drawn 4 fps, 10,000 atoms 1 fps
@@ -34,6 +36,12 @@ Measured on this 2-core CPU (idle, SwiftShader), goals from issue 17:
   (one notebook, two 1,000-atom streams a run), before 15 / 17 / 16 / 15, after 15 / 21 / 20 / 19
   (medians 15.5 and 19.5). benchmarks/viewer_cost.py breaks one picture down: the ray casting costs
   nothing measurable, each covered pixel and primitive in SwiftShader's fixed stages does.
+  2026-12-03 evening (slower still: one 1,000-atom picture 17 ms, 10,648 atoms 80-95 ms), with the
+  resolution lowered while a stream lags (stream_resolution=0.5, --full-resolution-too):
+    streaming 1,000 atoms: drawn 26 fps at 0.5 against 19 fps at full resolution
+    streaming 10,000 atoms: drawn 7 fps at 0.5 and at full resolution: at 10,000 atoms the vertex
+    work of 33,000 impostors is the limit, not pixels (uploading a frame's geometry and the JS
+    update cost 1 and 5-6 ms of it: JS update + upload + draw against draw only)
 """
 
 from __future__ import annotations
@@ -61,7 +69,7 @@ print(time.perf_counter() - t)
 """
 
 STREAM = """
-view_{n} = mw.StructureView(si.make_supercell(supercells[{n}], in_place=False))
+view_{n} = mw.StructureView(si.make_supercell(supercells[{n}], in_place=False), stream_resolution={res})
 view_{n}
 """
 
@@ -99,10 +107,11 @@ def n_views(page) -> int:
     return page.locator(".mw-sv").count()
 
 
-def stream(nb: NotebookPage, n: int) -> None:
+def stream(nb: NotebookPage, n: int, res: float = 0.5) -> None:
+    """Stream n atoms for 5 s; ``res``: the view's stream_resolution (1: always full resolution)."""
     page = nb.page
     k = n_views(page)
-    add_cell_and_run(nb, STREAM.format(n=n))
+    add_cell_and_run(nb, STREAM.format(n=n, res=res))
     page.wait_for_function(f"document.querySelectorAll('.mw-sv[data-first-drawn-at]').length > {k}", timeout=180_000)
     loc = page.locator(".mw-sv").nth(k)
     nb.kernel(f"view_{n}.push_frame(view_{n}.structure.cart_coords); view_{n}.flush()")  # warm: first frame, first bonds
@@ -110,11 +119,12 @@ def stream(nb: NotebookPage, n: int) -> None:
     shown0 = int(loc.get_attribute("data-frames-shown") or 0)
     t_start = time.perf_counter()
     pushed = int(nb.kernel(PUSH.format(n=n)).strip())
+    scale = loc.get_attribute("data-resolution") or "1"  # before the view sharpens, 300 ms after the stream
     page.wait_for_timeout(300)
     elapsed = time.perf_counter() - t_start
     shown = int(loc.get_attribute("data-frames-shown") or 0) - shown0
     print(f"streaming {n:,} atoms: pushed {pushed / 5:.0f} fps, drawn {shown / elapsed:.0f} fps"
-          f" (last frame: update {loc.get_attribute('data-update-ms')} ms, WebGL submit {loc.get_attribute('data-render-ms')} ms)",
+          f" (stream_resolution {res}, at the end {float(scale):.2f}; last frame: update {loc.get_attribute('data-update-ms')} ms, WebGL submit {loc.get_attribute('data-render-ms')} ms)",
           flush=True)
 
 
@@ -157,8 +167,9 @@ def main() -> None:
         page = browser.new_page(viewport={"width": 1200, "height": 1000})
         nb = NotebookPage(lab, page, "bench.ipynb")
         nb.run_all()
-        stream(nb, 1000)
-        stream(nb, 10000)
+        for res in (0.5, 1.0) if "--full-resolution-too" in sys.argv else (0.5,):
+            stream(nb, 1000, res)
+            stream(nb, 10000, res)
         first_render(nb, 100000)
         if "--no-nglview" not in sys.argv:
             nglview_first_render(nb)

@@ -32,7 +32,19 @@ class FrameStream(t.HasTraits):
     traj_frames = t.Int(0).tag(sync=True)
     traj_index = t.Int(0).tag(sync=True)
 
+    # the lowest resolution (a fraction of the screen's pixels each way) a stream is drawn at
+    # while drawing cannot keep up with it at 30 frames/s (WebGL without a GPU pays for every
+    # pixel); drawn sharp again once the stream pauses. 1: always full resolution
+    stream_resolution = t.Float(0.5).tag(sync=True)
+
     max_fps = 60.0  # streamed frames per second at most; the rest coalesce (latest wins)
+
+    @t.validate("stream_resolution")
+    def _check_stream_resolution(self, proposal):
+        value = float(proposal["value"])
+        if not 0.25 <= value <= 1.0:
+            raise t.TraitError(f"stream_resolution must be between 0.25 and 1 (a fraction of the screen's resolution), got {value}")
+        return value
 
     def _init_frames(self) -> None:
         self._seq = 0

@@ -171,3 +171,67 @@ def test_movie_export_webm(open_notebook):
     assert len(xs) >= 4, xs
     assert xs[-1] - xs[0] > 20 and all(b >= a - 2 for a, b in zip(xs, xs[1:])), xs
     assert nb.cell_errors() == []
+
+
+BIG = """
+import time
+import numpy as np
+from pymatgen.core import Lattice, Structure
+from matwidgets.widgets.structure_view import StructureView
+si = Structure.from_spacegroup("Fd-3m", Lattice.cubic(5.43), ["Si"], [[0, 0, 0]]).make_supercell([11, 11, 11], in_place=False)
+view = StructureView(si, height=600)
+view
+"""
+
+STREAM = """
+pos0, k, t_end = view.structure.cart_coords, 0, time.time() + {seconds}
+while time.time() < t_end:
+    k += 1
+    view.push_frame(pos0 + 0.05 * np.sin(k / 10))
+    time.sleep(1 / 60)
+view.flush()
+"""
+
+# every resolution the view's canvas is drawn at, with its drawing buffer's size, as it changes
+WATCH = """() => {
+  const root = document.querySelector(".mw-sv"), canvas = root.querySelector("canvas");
+  window.__res = [];
+  new MutationObserver(() => window.__res.push([Number(root.dataset.resolution), canvas.width, canvas.clientWidth]))
+    .observe(root, { attributes: true, attributeFilter: ["data-resolution"] });
+}"""
+
+
+def test_a_lagging_stream_is_drawn_at_a_lower_resolution_then_sharp_again(open_notebook):
+    # 10,648 atoms streamed at 60 frames/s: SwiftShader draws them well under 30 a second, so
+    # the view lowers its resolution step by step, never below stream_resolution, and draws
+    # the last frame at full resolution once the stream stops
+    nb = open_notebook("lag.ipynb", [BIG])
+    canvas, before = canvas_png(nb)
+    width = nb.page.evaluate("() => document.querySelector('.mw-sv canvas').clientWidth")
+    assert nb.page.evaluate("() => document.querySelector('.mw-sv canvas').width") == width  # device pixel ratio 1
+    nb.page.evaluate(WATCH)
+    nb.kernel("view.stream_resolution = 0.6")
+    nb.kernel(STREAM.format(seconds=3))
+    nb.page.wait_for_timeout(1000)  # sharp again 300 ms after the last frame
+    seen = nb.page.evaluate("() => window.__res")
+    scales = [s for s, _, _ in seen]
+    assert min(scales) < 1, seen  # it lagged and dropped
+    assert min(scales) >= 0.6 - 1e-6, seen  # not below the floor: 1, 0.8, then 0.64
+    for s, w, css in seen:  # the drawing buffer follows, in the same CSS box
+        assert css == width and abs(w - round(s * width)) <= 1, seen
+    assert scales[-1] == 1 and nb.page.evaluate("() => document.querySelector('.mw-sv canvas').width") == width
+    # sharp again: the last frame (back at the start, sin(k/10) of the last k) drawn at full resolution
+    nb.kernel("view.push_frame(pos0); view.flush()")
+    nb.page.wait_for_timeout(600)
+    after = canvas_png(nb)[1]
+    assert after.shape == before.shape
+    assert (np.abs(after.astype(int) - before.astype(int)).sum(axis=2) > 60).mean() < 0.002
+
+    # stream_resolution=1: always full resolution
+    nb.page.evaluate(WATCH)
+    nb.kernel("view.stream_resolution = 1")
+    nb.kernel(STREAM.format(seconds=1.5))
+    nb.page.wait_for_timeout(500)
+    assert nb.page.evaluate("() => window.__res") == []
+    assert nb.kernel("print(view.stream_resolution)").strip() == "1.0"
+    assert nb.cell_errors() == []

@@ -197,3 +197,16 @@ def test_show_frames_with_changing_atoms(nacl, monkeypatch):
     # arrays have no species: they must fit the structure's atoms
     with pytest.raises(ValueError, match="expected \\(8, 3\\)"):
         view.show_frames([nacl.cart_coords, nacl.cart_coords[:7]])
+
+
+def test_stream_resolution_is_a_fraction_between_a_quarter_and_one(nacl):
+    view = StructureView(nacl)
+    assert view.stream_resolution == 0.5  # the default floor while a stream lags
+    view.stream_resolution = 1
+    assert view.stream_resolution == 1.0
+    for bad in (0.1, 0, 1.5, -1):
+        with pytest.raises(Exception, match="stream_resolution must be between 0.25 and 1"):
+            view.stream_resolution = bad
+    assert view.stream_resolution == 1.0
+    with pytest.raises(Exception, match="stream_resolution"):
+        StructureView(nacl, stream_resolution=2)

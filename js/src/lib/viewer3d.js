@@ -19,6 +19,12 @@ const AXIS_COLORS = ["#d62728", "#2ca02c", "#1f77b4"];
 const TRIAD = 90; // px: the a/b/c axes drawn in the canvas corner
 const hex = (c, i) => "#" + [0, 1, 2].map((k) => Math.round(255 * (c[3 * i + k] ?? 0.5)).toString(16).padStart(2, "0")).join("");
 const Y = new Vector3(0, 1, 0);
+// Resolution while streaming. WebGL without a GPU (SwiftShader) pays for every pixel, and a
+// big stream draws well under 30 frames/s at full resolution. While streamed frames arrive
+// faster than they are drawn and a picture takes longer than STREAM_MS, the picture's
+// resolution drops a step (down to the trait stream_resolution; 1: never), and it is drawn
+// sharp again SHARP_AFTER_MS after the last streamed frame. With a GPU it never drops.
+const STREAM_MS = 1000 / 30, STEP = 0.8, SHARP_AFTER_MS = 300;
 
 class Viewer {
   constructor(model, el) {
@@ -71,6 +77,8 @@ class Viewer {
     this.waiters = new Map(); // get_frame requests of a movie: id -> the frame's promise
     this.viewId = Math.random().toString(36).slice(2); // which view answered an export
     this.frameSeq = 0;
+    this.scale = 1; // resolution, relative to the device's pixels (lowered while a stream lags)
+    this.stream = { last: 0, n: 0, ms: 0, behind: 0, calm: 0, replaced: 0, timer: null };
     this.load();
     this.useCamera(model.get("projection"));
     this.fit();
@@ -395,6 +403,7 @@ class Viewer {
     if (f.topo > this.topo) { this.waiting = f; return; }
     if (!f.positions || f.positions.length !== 3 * this.n) { f.onApplied?.(); return; } // for other atoms
     if (this.pending?.onApplied && this.pending !== f) this.pending.onApplied(); // replaced: no one waits forever
+    if (this.pending?.streamed && f.streamed) this.stream.replaced++; // drawing lags behind the stream
     this.pending = f;
     this.requestRender();
   }
@@ -411,6 +420,7 @@ class Viewer {
     this.nFrames = (this.nFrames || 0) + 1;
     this.root.dataset.frameSeq = String(f.seq);
     this.root.dataset.framesShown = String(this.nFrames);
+    if (f.streamed) this.adaptResolution(performance.now());
     if (f.traj !== undefined && this.traj) {
       this.traj.shown = f.traj;
       if (this.traj.inflight === null && this.traj.wanted === null) {
@@ -419,6 +429,37 @@ class Viewer {
       }
     }
     f.onApplied?.();
+  }
+
+  // a streamed frame is being drawn: lower the resolution a step if the stream lags, raise it
+  // a step once it keeps up again; full resolution after the stream pauses (see STREAM_MS)
+  adaptResolution(now) {
+    const st = this.stream, dt = now - st.last, floor = this.model.get("stream_resolution") ?? 1;
+    st.last = now;
+    clearTimeout(st.timer);
+    st.timer = setTimeout(() => this.setResolution(1), SHARP_AFTER_MS);
+    const lagging = st.replaced > 0;
+    st.replaced = 0;
+    if (dt > 10 * STREAM_MS) { Object.assign(st, { n: 0, ms: 0, behind: 0, calm: 0 }); return; } // a stream starts
+    st.ms = st.n ? 0.7 * st.ms + 0.3 * dt : dt; // picture to picture, smoothed
+    st.behind = 0.7 * st.behind + 0.3 * (lagging ? 1 : 0); // how often frames were dropped, smoothed
+    st.calm = lagging ? 0 : st.calm + 1;
+    st.n++;
+    if (st.n >= 4 && st.behind > 0.5 && st.ms > 1.1 * STREAM_MS && this.scale > floor) {
+      this.setResolution(Math.max(floor, this.scale * STEP), false); // this picture is drawn next
+      Object.assign(st, { n: 0, behind: 0 }); // judge the new resolution afresh
+    } else if (st.calm >= 15 && this.scale < 1) {
+      this.setResolution(Math.min(1, this.scale / STEP), false); // no frame dropped for 15 pictures
+      Object.assign(st, { n: 0, calm: 0 });
+    }
+  }
+
+  setResolution(scale, render = true) {
+    if (scale === this.scale) return;
+    this.scale = scale;
+    this.renderer.setPixelRatio((window.devicePixelRatio || 1) * scale);
+    this.root.dataset.resolution = scale.toFixed(3);
+    if (render) this.requestRender();
   }
 
   // frame k of the kernel's trajectory, drawn: resolves once it is applied (movies)
@@ -439,7 +480,7 @@ class Viewer {
   onCustom(msg, buffers) {
     if (msg.type === "frame") {
       // latest wins: frames arriving faster than the screen refreshes are dropped
-      this.accept(this.frameOf(msg.parts, buffers, { seq: msg.seq, topo: msg.topo }));
+      this.accept(this.frameOf(msg.parts, buffers, { seq: msg.seq, topo: msg.topo, streamed: true }));
     } else if (msg.type === "trajectory") {
       // a trajectory kept in the kernel: frames come one at a time, on request
       if (this.startTrajectory(msg.n_frames)) this.showTrajFrame(msg.index, msg.parts, buffers, msg.topo);
@@ -609,6 +650,7 @@ class Viewer {
   dispose() {
     cancelAnimationFrame(this.raf);
     clearInterval(this.playTimer);
+    clearTimeout(this.stream.timer);
     this.resizeObserver.disconnect();
     this.controls.dispose();
     this.renderer.dispose();
