@@ -2,7 +2,7 @@
 // (the canvas on the page is not resized), as a PNG, or the trajectory recorded as a
 // WebM movie with MediaRecorder; the bytes go back to the kernel as binary buffers,
 // in chunks, and the kernel writes the file (matwidgets/widgets/view_export.py).
-import { SRGBColorSpace, WebGLRenderTarget } from "three";
+import { SRGBColorSpace, Vector2, WebGLRenderTarget } from "three";
 
 const CLAIMS = Symbol.for("matwidgets.structure_view.exports");
 const CHUNK = 4 << 20; // bytes per message
@@ -98,7 +98,9 @@ async function movie(v, { fps, width, height, n_frames: n }) {
 export async function exportView(v, msg) {
   if (!claim(msg.id)) return;
   const send = (content, buffers) => v.model.send({ ...content, id: msg.id, view: v.viewId }, undefined, buffers);
-  const width = msg.width ?? v.renderer.domElement.width, height = msg.height ?? v.renderer.domElement.height;
+  // by default the canvas's size at full resolution (a lagging stream draws it smaller for a while)
+  const size = v.renderer.getSize(new Vector2()), dpr = window.devicePixelRatio || 1;
+  const width = msg.width ?? Math.floor(size.x * dpr), height = msg.height ?? Math.floor(size.y * dpr);
   try {
     const bytes = msg.format === "png" ? await png(v, width, height) : await movie(v, { ...msg, width, height });
     let n = 0;
