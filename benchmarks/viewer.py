@@ -39,8 +39,8 @@ Measured on this 2-core CPU (idle, SwiftShader), goals from issue 17:
   2026-12-03 evening (slower still: one 1,000-atom picture 17 ms, 10,648 atoms 80-95 ms), with the
   resolution lowered while a stream lags (stream_resolution=0.5, --full-resolution-too):
     streaming 1,000 atoms: drawn 26 fps at 0.5 against 19 fps at full resolution
-    streaming 10,000 atoms: drawn 7 fps at 0.5 and at full resolution: at 10,000 atoms the vertex
-    work of 33,000 impostors is the limit, not pixels (uploading a frame's geometry and the JS
+    streaming 10,000 atoms: drawn 7 fps at 0.5 and at full resolution: at 10,000 atoms the limit is
+    overdraw (~20 layers of atoms shaded) and triangle count, not the canvas's size (uploading a frame's geometry and the JS
     update cost 1 and 5-6 ms of it: JS update + upload + draw against draw only)
 """
 

@@ -216,7 +216,7 @@ def test_a_lagging_stream_is_drawn_at_a_lower_resolution_then_sharp_again(open_n
     seen = nb.page.evaluate("() => window.__res")
     scales = [s for s, _, _ in seen]
     assert min(scales) < 1, seen  # it lagged and dropped
-    assert min(scales) >= 0.6 - 1e-6, seen  # not below the floor: 1, 0.8, then 0.64
+    assert min(scales) >= 0.6 - 1e-6, seen  # not below the floor: 0.8, 0.64, then 0.6
     for s, w, css in seen:  # the drawing buffer follows, in the same CSS box
         assert css == width and abs(w - round(s * width)) <= 1, seen
     assert scales[-1] == 1 and nb.page.evaluate("() => document.querySelector('.mw-sv canvas').width") == width

@@ -21,7 +21,7 @@ const hex = (c, i) => "#" + [0, 1, 2].map((k) => Math.round(255 * (c[3 * i + k] 
 const Y = new Vector3(0, 1, 0);
 // Resolution while streaming. WebGL without a GPU (SwiftShader) pays for every pixel, and a
 // big stream draws well under 30 frames/s at full resolution. While streamed frames arrive
-// faster than they are drawn and a picture takes longer than STREAM_MS, the picture's
+// faster than they are drawn and the time from picture to picture exceeds STREAM_MS, the
 // resolution drops a step (down to the trait stream_resolution; 1: never), and it is drawn
 // sharp again SHARP_AFTER_MS after the last streamed frame. With a GPU it never drops.
 const STREAM_MS = 1000 / 30, STEP = 0.8, SHARP_AFTER_MS = 300;
@@ -437,10 +437,10 @@ class Viewer {
     const st = this.stream, dt = now - st.last, floor = this.model.get("stream_resolution") ?? 1;
     st.last = now;
     clearTimeout(st.timer);
-    st.timer = setTimeout(() => this.setResolution(1), SHARP_AFTER_MS);
+    st.timer = setTimeout(() => { Object.assign(st, { n: 0, ms: 0, behind: 0, calm: 0 }); this.setResolution(1); }, SHARP_AFTER_MS);
     const lagging = st.replaced > 0;
     st.replaced = 0;
-    if (dt > 10 * STREAM_MS) { Object.assign(st, { n: 0, ms: 0, behind: 0, calm: 0 }); return; } // a stream starts
+    if (dt > SHARP_AFTER_MS) return; // a stream starts (the pause's timer reset the counters)
     st.ms = st.n ? 0.7 * st.ms + 0.3 * dt : dt; // picture to picture, smoothed
     st.behind = 0.7 * st.behind + 0.3 * (lagging ? 1 : 0); // how often frames were dropped, smoothed
     st.calm = lagging ? 0 : st.calm + 1;
